@@ -1,0 +1,169 @@
+"""Credit lookups: a subject's own record (explained and masked) and the public view of
+enterprises. Views are cached in Redis as ready JSON and dropped when the subject's records
+change (server.cache.invalidate_subjects)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+from tortoise.expressions import Q
+
+from credit.calendar_dates import now_iso, seconds_until_end_of, today
+from credit.models import Record, RecordClass, RecordStatus, RecordType, Subject, SubjectKind
+from credit.scoring import ScoringRules, default_rules
+from server.cache import Keys
+from server.errors import Invalid, NotFound
+from server.security.crypto import FieldCipher, mask_id_number, mask_name
+
+Audience = Literal["self", "public"]
+PUBLIC_KINDS = (SubjectKind.ENTERPRISE, SubjectKind.INDIVIDUAL_BUSINESS)
+NEGATIVE_TYPES = (RecordType.PENALTY, RecordType.BLACK_LIST)
+MAX_CACHE_SECONDS = 3600
+ID_NUMBER_FIELD = "subject.id_number"
+
+
+def is_shown(record: Record, audience: Audience, on: date) -> bool:
+    """Shown: in its publication window and not repaired, expired or revoked. The subject also
+    sees records under objection (marked so); the public sees only plain published ones."""
+    visible = {RecordStatus.PUBLISHED}
+    if audience == "self":
+        visible.add(RecordStatus.UNDER_OBJECTION)
+    if record.status not in visible or not record.shared:
+        return False
+    return record.publish_max_until is None or record.publish_max_until >= on
+
+
+def is_repairable(record: Record, on: date) -> bool:
+    """Past its minimum publication period; the full eligibility rules live with repair."""
+    return (
+        record.type in NEGATIVE_TYPES
+        and record.status == RecordStatus.PUBLISHED
+        and record.publish_min_until is not None
+        and record.publish_min_until <= on
+    )
+
+
+def record_json(record: Record, on: date) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "class": str(record.record_class),
+        "type": str(record.type),
+        "title": record.title,
+        "decided_on": record.decided_on.isoformat(),
+        "authority": record.authority,
+        "status": str(record.status),
+        "publish_until": record.publish_max_until.isoformat() if record.publish_max_until else None,
+        "repairable": is_repairable(record, on),
+        "source": str(record.source),
+    }
+
+
+def subject_json(subject: Subject, cipher: FieldCipher) -> dict[str, Any]:
+    if subject.kind == SubjectKind.PERSON:
+        id_number = (
+            cipher.decrypt(subject.id_number_enc, ID_NUMBER_FIELD) if subject.id_number_enc else ""
+        )
+        return {
+            "kind": str(subject.kind),
+            "name": mask_name(subject.name),
+            "id_masked": mask_id_number(id_number),
+        }
+    # A USCC is public; an individual business without one shows its registration number.
+    return {
+        "kind": str(subject.kind),
+        "name": subject.name,
+        "id_masked": subject.uscc or subject.registration_no or "",
+        "uscc": subject.uscc,
+    }
+
+
+async def build_view(
+    subject: Subject,
+    audience: Audience,
+    cipher: FieldCipher,
+    rules: ScoringRules | None = None,
+    on: date | None = None,
+) -> tuple[dict[str, Any], int]:
+    """(view, seconds it stays valid): valid until the first shown record leaves its window."""
+    on = on or today()
+    rules = rules or default_rules()
+    records = await Record.filter(subject_id=subject.id).order_by("-decided_on", "-id")
+    shown = [r for r in records if is_shown(r, audience, on)]
+    level, factors = rules.score(shown)
+    grouped: dict[str, list[dict[str, Any]]] = {c.value: [] for c in RecordClass}
+    for record in shown:
+        grouped[str(record.record_class)].append(record_json(record, on))
+    ttl = MAX_CACHE_SECONDS
+    ends = [r.publish_max_until for r in shown if r.publish_max_until is not None]
+    if ends:
+        ttl = min(ttl, seconds_until_end_of(min(ends)))
+    view = {
+        "subject": subject_json(subject, cipher),
+        "level": level.as_dict(),
+        "factors": [
+            {"record_id": f.record_id, "points": f.points, "reason": f.reason} for f in factors
+        ],
+        "records": grouped,
+        "as_of": now_iso(),
+    }
+    return view, ttl
+
+
+async def cached_view_bytes(
+    redis: Redis, keys: Keys, cipher: FieldCipher, subject_id: int, audience: Audience
+) -> bytes:
+    """The cached JSON of a view, computing and storing it on a miss."""
+    key = keys.credit_view(subject_id) if audience == "self" else keys.public_view(subject_id)
+    cached = await redis.get(key)
+    if cached is not None:
+        return cached
+    subject = await Subject.get_or_none(id=subject_id)
+    if subject is None:
+        raise NotFound("未找到该信用主体", code="SUBJECT_NOT_FOUND")
+    view, ttl = await build_view(subject, audience, cipher)
+    body = json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
+    await redis.set(key, body, ex=ttl)
+    return body
+
+
+def normalise_query(q: str | None) -> str:
+    q = (q or "").strip()
+    if not q:
+        raise Invalid("请输入企业名称或统一社会信用代码", fields={"q": "不能为空"})
+    if len(q) > 60:
+        raise Invalid("查询内容过长", fields={"q": "不超过 60 个字符"})
+    return q
+
+
+async def search_public_subjects(
+    q: str | None, cursor: str | None, limit: int = 20
+) -> dict[str, Any]:
+    """Enterprises and individual businesses by name or USCC; never natural persons."""
+    text = normalise_query(q)
+    after = 0
+    if cursor:
+        if not cursor.isdigit():
+            raise Invalid("分页参数无效", fields={"cursor": "无效"})
+        after = int(cursor)
+    query = Subject.filter(kind__in=list(PUBLIC_KINDS), id__gt=after)
+    query = query.filter(Q(uscc=text.upper()) | Q(name__icontains=text))
+    found = await query.order_by("id").limit(limit + 1)
+    items = [
+        {"uscc": s.uscc, "name": s.name, "kind": str(s.kind), "region": s.region}
+        for s in found[:limit]
+    ]
+    next_cursor = str(found[limit - 1].id) if len(found) > limit else None
+    return {"items": items, "next": next_cursor}
+
+
+async def public_subject_id(uscc: str) -> int:
+    code = uscc.strip().upper()
+    if len(code) != 18 or not code.isalnum():
+        raise Invalid("统一社会信用代码格式有误", fields={"uscc": "须为 18 位代码"})
+    subject = await Subject.get_or_none(uscc=code, kind__in=list(PUBLIC_KINDS))
+    if subject is None:
+        raise NotFound("未找到该企业", code="SUBJECT_NOT_FOUND")
+    return subject.id

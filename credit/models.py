@@ -1,0 +1,106 @@
+"""The credit store: subjects and the public credit records about them (DESIGN.md §1, §3)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class SubjectKind(StrEnum):
+    ENTERPRISE = "enterprise"
+    INDIVIDUAL_BUSINESS = "individual_business"
+    PERSON = "person"
+    AGENCY = "agency"
+
+
+class RecordClass(StrEnum):
+    BASIC = "basic"
+    POSITIVE = "positive"
+    GENERAL_DISHONESTY = "general_dishonesty"
+    SERIOUS_DISHONESTY = "serious_dishonesty"
+    RISK = "risk"
+
+
+class RecordType(StrEnum):
+    LICENCE = "licence"
+    PENALTY = "penalty"
+    RED_LIST = "red_list"
+    BLACK_LIST = "black_list"
+    HONOUR = "honour"
+    REGISTRATION = "registration"
+
+
+class Severity(StrEnum):
+    MINOR = "minor"
+    GENERAL = "general"
+    SERIOUS = "serious"
+
+
+class RecordStatus(StrEnum):
+    PUBLISHED = "published"
+    REPAIRED = "repaired"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    UNDER_OBJECTION = "under_objection"
+
+
+class RecordSource(StrEnum):
+    PLATFORM = "platform"
+    SELF_REGISTERED = "self_registered"
+
+
+class Subject(Model):
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharEnumField(SubjectKind, max_length=24)
+    name = fields.CharField(max_length=200, db_index=True)
+    # "uscc:…", "reg:…" (individual business without a USCC) or "id:<blind index>" (person)
+    natural_key = fields.CharField(max_length=64, unique=True)
+    uscc = fields.CharField(max_length=18, null=True, db_index=True)
+    uscc_check_ok = fields.BooleanField(default=True)
+    registration_no = fields.CharField(max_length=30, null=True)
+    id_number_enc = fields.TextField(null=True)
+    id_number_index = fields.CharField(max_length=40, null=True, unique=True)
+    legal_representative = fields.CharField(max_length=100, null=True)
+    legal_representative_id_enc = fields.TextField(null=True)
+    region = fields.CharField(max_length=6, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    records: fields.ReverseRelation[Record]
+
+    class Meta:
+        table = "subject"
+
+
+class Record(Model):
+    id = fields.BigIntField(primary_key=True)
+    subject: fields.ForeignKeyRelation[Subject] = fields.ForeignKeyField(
+        "credit.Subject", related_name="records", on_delete=fields.RESTRICT
+    )
+    record_class = fields.CharEnumField(RecordClass, max_length=24)
+    type = fields.CharEnumField(RecordType, max_length=16)
+    title = fields.CharField(max_length=200)
+    severity = fields.CharEnumField(Severity, max_length=8, null=True)
+    decided_on = fields.DateField()
+    publish_min_until = fields.DateField(null=True)
+    publish_max_until = fields.DateField(null=True)  # null: shown until revoked (e.g. 长期 licence)
+    status = fields.CharEnumField(RecordStatus, max_length=16, default=RecordStatus.PUBLISHED)
+    shared = fields.BooleanField(default=True)  # a repaired record is neither shown nor shared
+    source = fields.CharEnumField(RecordSource, max_length=16, default=RecordSource.PLATFORM)
+    authority = fields.CharField(max_length=200)
+    authority_uscc = fields.CharField(max_length=18, null=True)
+    source_unit = fields.CharField(max_length=200, null=True)
+    source_unit_uscc = fields.CharField(max_length=18, null=True)
+    document_no = fields.CharField(max_length=120)
+    # Natural key of the feed, e.g. "penalty|<决定书文号>|<处罚机关USCC>": re-imports update it.
+    natural_key = fields.CharField(max_length=255, unique=True)
+    content_hash = fields.CharField(max_length=64)
+    details = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "record"
+        indexes = (("subject_id", "status"),)

@@ -1,0 +1,87 @@
+"""Login, logout, the caller's profile and identity binding (API.md "Login and identity")."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, empty
+from sanic_ext import openapi
+
+from credit import identity
+from miniprogram_api.common import client_ip, json_body, parse_body, require_session, runtime
+from server import accounts
+
+bp = Blueprint("auth", url_prefix="/api/v1")
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    code: str = Field(min_length=1, max_length=128)
+
+
+class VerifySessionBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1, max_length=40)
+    id_number: str = Field(min_length=1, max_length=32)
+    consent: StrictBool
+
+
+class BindBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    verify_id: str = Field(min_length=1, max_length=256)
+
+
+@bp.post("/auth/wechat-login")
+@openapi.definition(
+    summary="微信登录：wx.login 的 code 换取会话令牌",
+    body={"application/json": LoginBody.model_json_schema()},
+    tag="auth",
+)
+async def wechat_login(request: Request) -> HTTPResponse:
+    body = parse_body(request, LoginBody)
+    result = await accounts.wechat_login(runtime(request), body.code, client_ip(request))
+    return json_body({"token": result.token, "expires_in": result.expires_in, "user": result.user})
+
+
+@bp.post("/auth/logout")
+@openapi.definition(summary="退出登录：令牌立即失效", tag="auth", secured="token")
+async def logout(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    await accounts.logout(runtime(request), session)
+    return empty(status=204)
+
+
+@bp.get("/me")
+@openapi.definition(summary="当前用户", tag="auth", secured="token")
+async def me(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    return json_body(await accounts.profile(runtime(request), session))
+
+
+@bp.post("/me/identity/verify-session")
+@openapi.definition(
+    summary="发起实名核验（须单独同意授权），返回 wx.requestFacialVerify 所需的 verify_id",
+    body={"application/json": VerifySessionBody.model_json_schema()},
+    tag="identity",
+    secured="token",
+)
+async def verify_session(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    body = parse_body(request, VerifySessionBody)
+    verify_id = await identity.start_verification(
+        runtime(request), session, name=body.name, id_number=body.id_number, consent=body.consent
+    )
+    return json_body({"verify_id": verify_id})
+
+
+@bp.post("/me/identity")
+@openapi.definition(
+    summary="人脸核身通过后绑定实名身份",
+    body={"application/json": BindBody.model_json_schema()},
+    tag="identity",
+    secured="token",
+)
+async def bind_identity(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    body = parse_body(request, BindBody)
+    return json_body(await identity.complete_binding(runtime(request), session, body.verify_id))

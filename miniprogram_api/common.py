@@ -1,0 +1,112 @@
+"""What every handler shares: the runtime, the caller's session, body validation, responses.
+
+Validation messages are Chinese and per field (API.md: 422 with "fields")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sanic import Request
+from sanic.response import HTTPResponse, raw
+
+from server.errors import BadRequest, Forbidden, Invalid, Unauthorized
+from server.runtime import Runtime
+from server.security.sessions import Session, load_session
+
+Body = TypeVar("Body", bound=BaseModel)
+
+CHANNELS = {"miniprogram", "h5", "api"}
+
+# pydantic error type -> Chinese message shown to the user
+_MESSAGES = {
+    "missing": "必填",
+    "string_type": "须为文本",
+    "bool_type": "须为 true 或 false",
+    "bool_parsing": "须为 true 或 false",
+    "int_type": "须为整数",
+    "int_parsing": "须为整数",
+    "list_type": "须为列表",
+    "string_too_short": "内容太短",
+    "string_too_long": "内容太长",
+    "too_long": "数量过多",
+    "literal_error": "取值不在允许范围内",
+    "enum": "取值不在允许范围内",
+    "extra_forbidden": "不支持的字段",
+    "greater_than_equal": "数值太小",
+    "less_than_equal": "数值太大",
+}
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.ctx.runtime  # type: ignore[no-any-return]
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("请先登录", code="TOKEN_MISSING")
+    token = token.strip()
+    if len(token) > 200:
+        raise Unauthorized("登录凭证无效，请重新登录", code="TOKEN_INVALID")
+    return token
+
+
+async def require_session(request: Request, *roles: str) -> Session:
+    """The caller's live session, 401 without one; 403 when none of `roles` is theirs."""
+    rt = runtime(request)
+    session = await load_session(rt.redis, rt.keys, bearer_token(request))
+    if session is None:
+        raise Unauthorized("登录已失效，请重新登录", code="TOKEN_INVALID")
+    if roles and not session.has_role(*roles):
+        raise Forbidden("当前账号无权进行此操作", code="ROLE_REQUIRED")
+    return session
+
+
+def channel(request: Request) -> str:
+    value = request.headers.get("x-client-channel", "miniprogram")
+    return value if value in CHANNELS else "api"
+
+
+def client_ip(request: Request) -> str:
+    return request.remote_addr or request.ip or "unknown"
+
+
+def parse_body(request: Request, model: type[Body]) -> Body:
+    try:
+        payload = json.loads(request.body or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest("请求内容不是有效的 JSON", code="BAD_JSON") from exc
+    if not isinstance(payload, dict):
+        raise BadRequest("请求内容须为 JSON 对象", code="BAD_JSON")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise Invalid(fields=_field_messages(exc)) from exc
+
+
+def _field_messages(exc: ValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "body"
+        if error["type"] == "value_error":
+            message = str(error.get("ctx", {}).get("error", "")) or "取值无效"
+        else:
+            message = _MESSAGES.get(error["type"], "取值无效")
+        fields.setdefault(name, message)
+    return fields
+
+
+def json_body(data: Any, status: int = 200) -> HTTPResponse:
+    return raw(
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def json_bytes(body: bytes, status: int = 200) -> HTTPResponse:
+    """Ready JSON (e.g. straight from the cache) without parsing it again."""
+    return raw(body, status=status, content_type="application/json")

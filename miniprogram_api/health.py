@@ -1,0 +1,39 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+from tortoise import connections
+
+from miniprogram_api.common import json_body, runtime
+
+bp = Blueprint("health")
+
+
+@bp.get("/healthz")
+@openapi.definition(summary="存活检查", tag="health")
+async def healthz(request: Request) -> HTTPResponse:
+    return json_body({"status": "ok"})
+
+
+@bp.get("/readyz")
+@openapi.definition(summary="就绪检查：数据库与缓存均可用", tag="health")
+async def readyz(request: Request) -> HTTPResponse:
+    rt = runtime(request)
+    checks = {"database": "ok", "cache": "ok"}
+    try:
+        await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), 2)
+    except Exception:
+        checks["database"] = "unavailable"
+    try:
+        await asyncio.wait_for(rt.redis.ping(), 2)
+    except Exception:
+        checks["cache"] = "unavailable"
+    ready = all(v == "ok" for v in checks.values())
+    return json_body(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
+    )

@@ -1,0 +1,133 @@
+"""`python -m server [serve|migrate|import|seed-demo|fake-wechat]`; plain `python -m server` serves."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from functools import partial
+from pathlib import Path
+
+from server.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("server")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description="信用阿拉善 backend")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the HTTP service (default)")
+    commands.add_parser("migrate", help="apply database migrations and exit")
+    commands.add_parser("seed-demo", help="load the demo users and data (development only)")
+    importer = commands.add_parser("import", help="import a file from the league platform")
+    from credit.ingest import add_import_arguments
+
+    add_import_arguments(importer)
+    fake = commands.add_parser("fake-wechat", help="run the fake WeChat API server standalone")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=9100)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if args.command == "fake-wechat":
+        from server.wechat.fake import main as fake_main
+
+        return fake_main(["--host", args.host, "--port", str(args.port)])
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.command in (None, "serve"):
+        return serve(settings)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        return 0
+    if args.command == "seed-demo":
+        if settings.production:
+            print("生产模式不加载演示数据", file=sys.stderr)
+            return 2
+        asyncio.run(_with_runtime(settings, _seed))
+        return 0
+    if args.command == "import":
+        return asyncio.run(_with_runtime(settings, partial(_import, args)))
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+async def _migrate(settings: Settings) -> None:
+    from server.db import close_database, open_database
+
+    await open_database(settings.database_url, apply_migrations=True)
+    await close_database()
+
+
+async def _with_runtime(settings: Settings, work):  # type: ignore[no-untyped-def]
+    from server.runtime import start_runtime, stop_runtime
+
+    rt = await start_runtime(settings)
+    try:
+        return await work(rt)
+    finally:
+        await stop_runtime(rt)
+
+
+async def _seed(rt) -> None:  # type: ignore[no-untyped-def]
+    from server.demo import seed_demo
+
+    await seed_demo(rt)
+
+
+async def _import(args: argparse.Namespace, rt) -> int:  # type: ignore[no-untyped-def]
+    from credit.ingest import import_file
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"找不到文件：{path}", file=sys.stderr)
+        return 2
+    summary = await import_file(
+        args.kind,
+        path,
+        cipher=rt.cipher,
+        redis=rt.redis,
+        keys=rt.keys,
+        rejects_path=Path(args.rejects) if args.rejects else None,
+        progress=not args.no_progress,
+        batch_size=args.batch_size,
+    )
+    print(summary.as_text())
+    return 0
+
+
+def serve(settings: Settings) -> int:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from server.app import create_app
+
+    if settings.uses_fakeredis and settings.workers > 1:
+        print("进程内缓存（fakeredis）只能单进程运行：请设 WORKERS=1，或配置 REDIS_URL", file=sys.stderr)
+        return 2
+    # Migrate (and seed the demo) once here, before any worker starts, so workers never race.
+    if settings.demo:
+        asyncio.run(_with_runtime(settings, _seed))
+    else:
+        asyncio.run(_migrate(settings))
+    loader = AppLoader(factory=partial(create_app, settings, migrate_on_start=False))
+    app = loader.load()
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        single_process=settings.workers == 1,
+        access_log=settings.access_log,
+        motd=True,
+    )
+    log.info("serving on http://%s:%s (%s worker(s))", settings.host, settings.port, settings.workers)
+    Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

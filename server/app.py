@@ -1,0 +1,122 @@
+"""The Sanic application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import HTTPResponse
+from sanic_ext.extensions.openapi.builders import SpecificationBuilder
+
+from miniprogram_api import auth, credit, health
+from miniprogram_api.common import json_body
+from server import audit
+from server.errors import ApiError
+from server.runtime import Runtime, start_runtime, stop_runtime
+from server.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+_app_numbers = itertools.count()
+
+# Sanic's own exceptions (routing, body size, bad HTTP) in the API's error shape, in Chinese.
+_SANIC_ERRORS = {
+    400: ("BAD_REQUEST", "请求格式有误"),
+    401: ("UNAUTHORIZED", "请先登录"),
+    403: ("FORBIDDEN", "无权访问"),
+    404: ("NOT_FOUND", "请求的地址不存在"),
+    405: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
+    408: ("REQUEST_TIMEOUT", "请求超时"),
+    413: ("PAYLOAD_TOO_LARGE", "上传内容过大"),
+    416: ("RANGE_NOT_SATISFIABLE", "请求范围无效"),
+    503: ("SERVICE_UNAVAILABLE", "服务暂时不可用，请稍后再试"),
+}
+
+
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    *,
+    migrate_on_start: bool = True,
+) -> Sanic:
+    """`runtime` lets a caller that already holds one (tests, tools) share it with the app;
+    otherwise each worker starts its own at server start and stops it at server stop."""
+    settings = settings or (runtime.settings if runtime else load_settings())
+    number = next(_app_numbers)
+    app = Sanic("credit_alxa" if number == 0 else f"credit_alxa_{number}")
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.ACCESS_LOG = settings.access_log
+    app.config.REQUEST_MAX_SIZE = 20 * 1024 * 1024
+    app.config.OAS_URL_PREFIX = "/docs"
+    app.config.OAS_UI_DEFAULT = "swagger"
+    app.config.CORS = False
+    app.ext.openapi.describe(
+        "信用阿拉善 API",
+        version="1",
+        description="信用阿拉善小程序与 H5 页面的后端接口（见 API.md）。",
+    )
+    app.ext.openapi.add_security_scheme("token", "http", scheme="bearer")
+    app.ctx.settings = settings
+    app.ctx.runtime = runtime
+    app.ctx.owns_runtime = runtime is None
+    app.ctx.migrate_on_start = migrate_on_start
+
+    for blueprint in (health.bp, auth.bp, credit.bp):
+        app.blueprint(blueprint)
+
+    @app.get("/openapi.json")
+    async def openapi_json(request: Request) -> HTTPResponse:
+        return json_body(SpecificationBuilder().build(request.app).serialize())
+
+    app.error_handler.add(ApiError, _api_error)
+    app.error_handler.add(SanicException, _sanic_error)
+    app.error_handler.add(Exception, _unexpected_error)
+
+    app.before_server_start(_start)
+    app.after_server_stop(_stop)
+    return app
+
+
+async def _start(app: Sanic, _loop: Any = None) -> None:
+    if app.ctx.runtime is None:
+        app.ctx.runtime = await start_runtime(
+            app.ctx.settings, apply_migrations=app.ctx.migrate_on_start
+        )
+    rt: Runtime = app.ctx.runtime
+    app.ctx.stop_drainer = asyncio.Event()
+    app.ctx.drainer = asyncio.create_task(
+        audit.run_drainer(rt.redis, rt.keys, app.ctx.stop_drainer)
+    )
+
+
+async def _stop(app: Sanic, _loop: Any = None) -> None:
+    app.ctx.stop_drainer.set()
+    await app.ctx.drainer
+    if app.ctx.owns_runtime and app.ctx.runtime is not None:
+        await stop_runtime(app.ctx.runtime)
+        app.ctx.runtime = None
+
+
+def _api_error(request: Request, exc: ApiError) -> HTTPResponse:
+    response = json_body(exc.body(), exc.status)
+    response.headers.update(exc.headers)
+    return response
+
+
+def _sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
+    status = getattr(exc, "status_code", 500) or 500
+    if status >= 500:
+        log.error("server error on %s %s: %s", request.method, request.path, exc)
+    code, message = _SANIC_ERRORS.get(status, ("ERROR", "请求无法处理"))
+    response = json_body({"error": {"code": code, "message": message}}, status)
+    response.headers.update(getattr(exc, "headers", None) or {})
+    return response
+
+
+def _unexpected_error(request: Request, exc: Exception) -> HTTPResponse:
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return json_body({"error": {"code": "INTERNAL", "message": "服务器开小差了，请稍后再试"}}, 500)

@@ -1,0 +1,205 @@
+"""The audit log of reads of credit data (DESIGN.md §6).
+
+Requests append to a Redis stream (durable with AOF in production) before the response leaves, so
+the hot path pays no database round trip; one writer at a time, chosen by a Redis lock, drains the
+stream into the append-only, hash-chained `audit_entry` table. Stream ids are monotonic and stored,
+so a drain interrupted between the insert and the stream delete never writes an entry twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+from tortoise.transactions import in_transaction
+
+from credit.calendar_dates import SHANGHAI
+from server.cache import Keys
+from server.errors import Invalid
+from server.models import AuditEntry
+
+log = logging.getLogger(__name__)
+
+GENESIS_HASH = "0" * 64
+STREAM_FIELDS = (
+    "at", "action", "actor_user_id", "actor_kind", "actor_role", "actor_org",
+    "subject_id", "purpose", "channel", "detail",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    action: str
+    actor_kind: str  # self | public | reviewer | staff | system
+    actor_role: str
+    purpose: str
+    channel: str
+    actor_user_id: int | None = None
+    actor_org: str | None = None
+    subject_id: int | None = None
+    detail: dict[str, object] = field(default_factory=dict)
+
+    def stream_fields(self, at: datetime | None = None) -> dict[str, str]:
+        values = asdict(self)
+        values["detail"] = json.dumps(self.detail, ensure_ascii=False, sort_keys=True)
+        values["at"] = (at or datetime.now(UTC)).isoformat()
+        return {k: "" if values[k] is None else str(values[k]) for k in STREAM_FIELDS}
+
+
+async def append(redis: Redis, keys: Keys, event: AuditEvent) -> None:
+    await redis.xadd(keys.audit_stream, event.stream_fields())
+
+
+def chain_hash(prev_hash: str, stream_id: str, fields: dict[str, str]) -> str:
+    canonical = json.dumps(
+        {"prev": prev_hash, "id": stream_id, **fields}, ensure_ascii=False, sort_keys=True
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _stream_order(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _entry_fields(entry: AuditEntry) -> dict[str, str]:
+    return {
+        "at": entry.at.astimezone(UTC).isoformat(),
+        "action": entry.action,
+        "actor_user_id": "" if entry.actor_user_id is None else str(entry.actor_user_id),
+        "actor_kind": entry.actor_kind,
+        "actor_role": entry.actor_role,
+        "actor_org": entry.actor_org or "",
+        "subject_id": "" if entry.subject_id is None else str(entry.subject_id),
+        "purpose": entry.purpose,
+        "channel": entry.channel,
+        "detail": json.dumps(entry.detail, ensure_ascii=False, sort_keys=True),
+    }
+
+
+_RELEASE = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+
+
+async def drain(redis: Redis, keys: Keys, *, batch: int = 1000, wait: float = 0.0) -> int:
+    """Move stream entries into the chained table; returns how many were written.
+
+    With `wait`, waits that long for another writer's drain to finish (so a reader that needs
+    the table up to date gets it)."""
+    token = secrets.token_hex(8)
+    deadline = asyncio.get_running_loop().time() + wait
+    while not await redis.set(keys.audit_lock, token, nx=True, px=30_000):
+        if asyncio.get_running_loop().time() >= deadline:
+            return 0
+        await asyncio.sleep(0.02)
+    written = 0
+    try:
+        while True:
+            items = await redis.xrange(keys.audit_stream, count=batch)
+            if not items:
+                break
+            written += await _write_batch(items)
+            await redis.xdel(keys.audit_stream, *[item_id for item_id, _ in items])
+    finally:
+        await redis.eval(_RELEASE, 1, keys.audit_lock, token)
+    return written
+
+
+async def _write_batch(items: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
+    async with in_transaction():
+        last = await AuditEntry.all().order_by("-id").first()
+        prev_hash = last.hash if last else GENESIS_HASH
+        last_order = _stream_order(last.stream_id) if last else (-1, -1)
+        rows = []
+        for raw_id, raw_fields in items:
+            stream_id = raw_id.decode()
+            if _stream_order(stream_id) <= last_order:
+                continue  # already written by an earlier, interrupted drain
+            fields = {k.decode(): v.decode() for k, v in raw_fields.items()}
+            fields = {name: fields.get(name, "") for name in STREAM_FIELDS}
+            digest = chain_hash(prev_hash, stream_id, fields)
+            rows.append(
+                AuditEntry(
+                    stream_id=stream_id,
+                    at=datetime.fromisoformat(fields["at"]),
+                    action=fields["action"],
+                    actor_user_id=int(fields["actor_user_id"]) if fields["actor_user_id"] else None,
+                    actor_kind=fields["actor_kind"],
+                    actor_role=fields["actor_role"],
+                    actor_org=fields["actor_org"] or None,
+                    subject_id=int(fields["subject_id"]) if fields["subject_id"] else None,
+                    purpose=fields["purpose"],
+                    channel=fields["channel"],
+                    detail=json.loads(fields["detail"] or "{}"),
+                    prev_hash=prev_hash,
+                    hash=digest,
+                )
+            )
+            prev_hash = digest
+        if rows:
+            await AuditEntry.bulk_create(rows)
+        return len(rows)
+
+
+async def verify_chain() -> int | None:
+    """Returns the id of the first entry whose hash does not follow, or None if all do."""
+    prev_hash = GENESIS_HASH
+    for entry in await AuditEntry.all().order_by("id"):
+        if entry.prev_hash != prev_hash or entry.hash != chain_hash(
+            prev_hash, entry.stream_id, _entry_fields(entry)
+        ):
+            return entry.id
+        prev_hash = entry.hash
+    return None
+
+
+async def run_drainer(redis: Redis, keys: Keys, stop: asyncio.Event, interval: float = 1.0) -> None:
+    """Background task in every worker; the lock makes one of them the writer at a time."""
+    while not stop.is_set():
+        try:
+            await drain(redis, keys)
+        except Exception:
+            log.exception("audit drain failed; entries stay in the stream and are retried")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+ACTOR_KIND_LABELS = {
+    "self": "本人",
+    "public": "公众查询",
+    "reviewer": "信用中心审核人员",
+    "staff": "场所工作人员",
+}
+
+
+async def reads_of_subject(
+    redis: Redis, keys: Keys, subject_id: int, cursor: str | None, limit: int = 50
+) -> dict[str, object]:
+    """Who read this subject's record, newest first (API.md GET /me/credit/queries)."""
+    await drain(redis, keys, wait=2.0)  # include reads still in the stream
+    query = AuditEntry.filter(subject_id=subject_id, action="credit.read")
+    if cursor:
+        if not cursor.isdigit():
+            raise Invalid("分页参数无效", fields={"cursor": "无效"})
+        query = query.filter(id__lt=int(cursor))
+    entries = await query.order_by("-id").limit(limit + 1)
+    items = [
+        {
+            "at": e.at.astimezone(SHANGHAI).isoformat(timespec="seconds"),
+            "actor_kind": e.actor_kind,
+            "actor_label": ACTOR_KIND_LABELS.get(e.actor_kind, e.actor_kind),
+            "actor_org": e.actor_org,
+            "purpose": e.purpose,
+            "channel": e.channel,
+        }
+        for e in entries[:limit]
+    ]
+    return {"items": items, "next": str(entries[limit - 1].id) if len(entries) > limit else None}

@@ -1,0 +1,70 @@
+"""Redis wiring: `redis.asyncio` on a real server, or on an in-process fakeredis for the embedded
+default. One code path either way; every key goes through `Keys` so a prefix separates
+deployments and test runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+
+def make_redis(url: str) -> Redis:
+    if url.startswith("fakeredis"):
+        import fakeredis
+
+        # One shared in-process server: every client made in this process sees the same data.
+        return fakeredis.FakeAsyncRedis(server=_fake_server(), decode_responses=False)
+    return Redis.from_url(url, decode_responses=False, health_check_interval=30)
+
+
+_FAKE_SERVER = None
+
+
+def _fake_server():  # type: ignore[no-untyped-def]
+    global _FAKE_SERVER
+    if _FAKE_SERVER is None:
+        import fakeredis
+
+        _FAKE_SERVER = fakeredis.FakeServer()
+    return _FAKE_SERVER
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    def session(self, token_hash: str) -> str:
+        return f"{self.prefix}sess:{token_hash}"
+
+    def user_sessions(self, user_id: int) -> str:
+        return f"{self.prefix}user-sess:{user_id}"
+
+    def credit_view(self, subject_id: int) -> str:
+        return f"{self.prefix}credit:view:{subject_id}"
+
+    def public_view(self, subject_id: int) -> str:
+        return f"{self.prefix}credit:public:{subject_id}"
+
+    def rate(self, bucket: str, who: str) -> str:
+        return f"{self.prefix}rl:{bucket}:{who}"
+
+    def identity_pending(self, verify_id: str) -> str:
+        return f"{self.prefix}idv:{verify_id}"
+
+    @property
+    def audit_stream(self) -> str:
+        return f"{self.prefix}audit:stream"
+
+    @property
+    def audit_lock(self) -> str:
+        return f"{self.prefix}audit:lock"
+
+
+async def invalidate_subjects(redis: Redis, keys: Keys, subject_ids: list[int] | set[int]) -> None:
+    """Drop the cached credit views of these subjects; the next read recomputes them."""
+    if not subject_ids:
+        return
+    names = [keys.credit_view(s) for s in subject_ids] + [keys.public_view(s) for s in subject_ids]
+    for start in range(0, len(names), 500):
+        await redis.delete(*names[start : start + 500])

@@ -1,0 +1,61 @@
+"""Database wiring: one tortoise app ("credit") for SQLite and PostgreSQL alike, with tortoise's
+built-in migrations applied at start-up (the same migration files on both backends)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api.migrate import migrate
+
+from server.settings import PROJECT_ROOT
+
+APP_LABEL = "credit"
+MODEL_MODULES = ["credit.models", "server.models"]
+MIGRATIONS_MODULE = "server.migrations"
+
+
+def resolve_database_url(url: str) -> str:
+    """A relative SQLite path is taken from the project root, so the working directory never
+    decides which database file is used."""
+    if url.startswith("sqlite://") and not url.startswith("sqlite:///"):
+        rest = url.removeprefix("sqlite://")
+        if rest != ":memory:":
+            path = PROJECT_ROOT / rest
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return f"sqlite://{path}"
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite://").split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": resolve_database_url(database_url)},
+        "apps": {
+            APP_LABEL: {
+                "models": MODEL_MODULES,
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# For tortoise's own CLI (`tortoise makemigrations`), configured in pyproject.toml.
+TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://var/credit.sqlite3"))
+
+
+async def open_database(database_url: str, *, apply_migrations: bool = True) -> None:
+    config = tortoise_config(database_url)
+    if apply_migrations:
+        await migrate(config=config)
+    await Tortoise.init(config=config, _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()

@@ -1,0 +1,94 @@
+"""Users, identity bindings with consent, sessions and the hash-chained audit log."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class User(Model):
+    id = fields.BigIntField(primary_key=True)
+    openid = fields.CharField(max_length=64, unique=True)
+    unionid = fields.CharField(max_length=64, null=True)
+    roles = fields.JSONField(default=list)
+    is_demo = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_login_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "app_user"
+
+
+class Consent(Model):
+    """A separate, recorded consent (PIPL): what text version the user accepted, and when."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "credit.User", related_name="consents", on_delete=fields.RESTRICT
+    )
+    purpose = fields.CharField(max_length=40)
+    text_version = fields.CharField(max_length=20)
+    text_hash = fields.CharField(max_length=64)
+    accepted_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "consent"
+
+
+class IdentityBinding(Model):
+    """One person per WeChat user and one user per person: both sides unique."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "credit.User", related_name="identity", on_delete=fields.RESTRICT
+    )
+    subject = fields.OneToOneField(
+        "credit.Subject", related_name="binding", on_delete=fields.RESTRICT
+    )
+    consent: fields.ForeignKeyRelation[Consent] = fields.ForeignKeyField(
+        "credit.Consent", related_name="bindings", on_delete=fields.RESTRICT
+    )
+    method = fields.CharField(max_length=20, default="wechat_face")
+    verify_id_hash = fields.CharField(max_length=64, null=True)
+    bound_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "identity_binding"
+
+
+class SessionRecord(Model):
+    """Durable trace of a login, while Redis holds the live session keyed by the token hash."""
+
+    id = fields.BigIntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "credit.User", related_name="sessions", on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "session"
+
+
+class AuditEntry(Model):
+    """Append-only, hash-chained: the hash of each entry covers its fields and the previous hash."""
+
+    id = fields.BigIntField(primary_key=True)
+    stream_id = fields.CharField(max_length=40, unique=True)  # idempotent drain from Redis
+    at = fields.DatetimeField()
+    action = fields.CharField(max_length=40)
+    actor_user_id = fields.BigIntField(null=True)
+    actor_kind = fields.CharField(max_length=20)
+    actor_role = fields.CharField(max_length=20)
+    actor_org = fields.CharField(max_length=200, null=True)
+    subject_id = fields.BigIntField(null=True, db_index=True)
+    purpose = fields.CharField(max_length=100)
+    channel = fields.CharField(max_length=40)
+    detail = fields.JSONField(default=dict)
+    prev_hash = fields.CharField(max_length=64)
+    hash = fields.CharField(max_length=64, unique=True)
+
+    class Meta:
+        table = "audit_entry"

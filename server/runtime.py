@@ -1,0 +1,69 @@
+"""Everything a worker holds while it runs: settings, database, cache, crypto, WeChat client.
+
+The HTTP app, the CLI and the tests all start the same Runtime, so there is one code path for the
+embedded default and for production.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from server.cache import Keys, make_redis
+from server.db import close_database, open_database
+from server.hotpath import OwnViewReader
+from server.security.crypto import FieldCipher, cipher_from_settings
+from server.settings import Settings
+from server.wechat.client import WeChatClient
+from server.wechat.fake import FakeWeChat
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: Redis
+    keys: Keys
+    cipher: FieldCipher
+    wechat: WeChatClient
+    own_view_reader: OwnViewReader
+    fake_wechat: FakeWeChat | None = None
+
+
+async def start_runtime(settings: Settings, *, apply_migrations: bool = True) -> Runtime:
+    await open_database(settings.database_url, apply_migrations=apply_migrations)
+    redis = make_redis(settings.redis_url)
+    fake: FakeWeChat | None = None
+    api_base = settings.wechat_api_base
+    if settings.uses_builtin_wechat:
+        fake = FakeWeChat(appid=settings.wechat_appid, secret=settings.wechat_secret)
+        api_base = fake.start()
+        log.warning("using the built-in fake WeChat at %s (development only)", api_base)
+    wechat = WeChatClient(
+        api_base=api_base,
+        appid=settings.wechat_appid,
+        secret=settings.wechat_secret,
+        redis=redis,
+        key_prefix=settings.redis_prefix,
+        timeout=settings.wechat_timeout_seconds,
+    )
+    return Runtime(
+        settings=settings,
+        redis=redis,
+        keys=Keys(settings.redis_prefix),
+        cipher=cipher_from_settings(settings),
+        wechat=wechat,
+        own_view_reader=OwnViewReader(redis, Keys(settings.redis_prefix), settings),
+        fake_wechat=fake,
+    )
+
+
+async def stop_runtime(runtime: Runtime) -> None:
+    await runtime.wechat.aclose()
+    await runtime.redis.aclose()
+    if runtime.fake_wechat is not None:
+        runtime.fake_wechat.stop()
+    await close_database()

@@ -1,0 +1,119 @@
+"""Opaque session tokens. The client holds a random token; Redis holds a hash keyed by the token's
+SHA-256, so a leaked cache dump yields no usable tokens. Logout deletes it: the token stops
+working at once, in every worker."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from server.cache import Keys
+from server.models import SessionRecord
+
+
+@dataclass(frozen=True)
+class Session:
+    token_hash: str
+    user_id: int
+    roles: tuple[str, ...]
+    subject_id: int | None
+
+    def has_role(self, *roles: str) -> bool:
+        return any(role in self.roles for role in roles)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def session_fields(user_id: int, roles: list[str], subject_id: int | None) -> dict[str, str]:
+    return {
+        "uid": str(user_id),
+        "roles": ",".join(roles),
+        "subject": str(subject_id) if subject_id else "",
+    }
+
+
+def parse_session(token_hash: str, raw: dict[bytes, bytes] | list[bytes | None]) -> Session | None:
+    """From HGETALL (dict) or HMGET uid, roles, subject (list)."""
+    if isinstance(raw, dict):
+        values = [raw.get(b"uid"), raw.get(b"roles"), raw.get(b"subject")]
+    else:
+        values = list(raw)
+    uid, roles, subject = values
+    if not uid:
+        return None
+    return Session(
+        token_hash=token_hash,
+        user_id=int(uid),
+        roles=tuple(r for r in (roles or b"").decode().split(",") if r),
+        subject_id=int(subject) if subject else None,
+    )
+
+
+async def create_session(
+    redis: Redis,
+    keys: Keys,
+    *,
+    user_id: int,
+    roles: list[str],
+    subject_id: int | None,
+    ttl_seconds: int,
+    wechat_session_key_enc: str,
+) -> str:
+    token = secrets.token_urlsafe(32)
+    token_hash = hash_token(token)
+    fields = session_fields(user_id, roles, subject_id) | {"wxsk": wechat_session_key_enc}
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(keys.session(token_hash), mapping=fields)
+        pipe.expire(keys.session(token_hash), ttl_seconds)
+        pipe.sadd(keys.user_sessions(user_id), token_hash)
+        pipe.expire(keys.user_sessions(user_id), ttl_seconds)
+        await pipe.execute()
+    await SessionRecord.create(
+        token_hash=token_hash,
+        user_id=user_id,
+        expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
+    )
+    return token
+
+
+async def load_session(redis: Redis, keys: Keys, token: str) -> Session | None:
+    token_hash = hash_token(token)
+    raw = await redis.hmget(keys.session(token_hash), ["uid", "roles", "subject"])
+    return parse_session(token_hash, raw)
+
+
+async def revoke_session(redis: Redis, keys: Keys, session: Session) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.session(session.token_hash))
+        pipe.srem(keys.user_sessions(session.user_id), session.token_hash)
+        await pipe.execute()
+    await SessionRecord.filter(token_hash=session.token_hash, revoked_at=None).update(
+        revoked_at=datetime.now(UTC)
+    )
+
+
+async def refresh_user_sessions(
+    redis: Redis, keys: Keys, user_id: int, roles: list[str], subject_id: int | None
+) -> None:
+    """After the user's identity or roles change, every live session of theirs sees it."""
+    hashes = await redis.smembers(keys.user_sessions(user_id))
+    fields = session_fields(user_id, roles, subject_id)
+    async with redis.pipeline(transaction=False) as pipe:
+        for token_hash in hashes:
+            name = keys.session(token_hash.decode())
+            # Only sessions that still exist: HSET on a missing key would resurrect it.
+            pipe.eval(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then "
+                "redis.call('HSET', KEYS[1], 'roles', ARGV[1], 'subject', ARGV[2]) end return 0",
+                1,
+                name,
+                fields["roles"],
+                fields["subject"],
+            )
+        await pipe.execute()

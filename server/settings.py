@@ -1,0 +1,212 @@
+"""One validated settings object: config/default.toml, then environment variables.
+
+Production refuses to start on anything that is only fit for a laptop (the built-in fake WeChat,
+demo logins, an in-process cache, generated or default keys), and says why.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(os.environ.get("CONFIG_DIR", PROJECT_ROOT / "config"))
+
+BUILTIN_WECHAT = "builtin"
+FAKE_WECHAT_SECRET = "fake-secret"  # noqa: S105 - the fake's well-known secret, refused in production
+
+# Environment variables read on top of config/default.toml (name -> settings field).
+ENV_VARS = {
+    "APP_ENV": "app_env",
+    "HOST": "host",
+    "PORT": "port",
+    "WORKERS": "workers",
+    "DATABASE_URL": "database_url",
+    "REDIS_URL": "redis_url",
+    "REDIS_PREFIX": "redis_prefix",
+    "WECHAT_APPID": "wechat_appid",
+    "WECHAT_SECRET": "wechat_secret",
+    "WECHAT_API_BASE": "wechat_api_base",
+    "WECHAT_TIMEOUT_SECONDS": "wechat_timeout_seconds",
+    "PUBLIC_BASE_URL": "public_base_url",
+    "DEMO": "demo",
+    "KEY_FILE": "key_file",
+    "FIELD_KEYS": "field_keys",
+    "BLIND_INDEX_KEY": "blind_index_key",
+    "SESSION_TTL_SECONDS": "session_ttl_seconds",
+    "ACCESS_LOG": "access_log",
+}
+
+
+class SettingsError(RuntimeError):
+    """The configuration cannot run; the message says what to change."""
+
+
+class RateLimit(BaseModel):
+    limit: int = Field(gt=0)
+    window: int = Field(gt=0)
+
+
+class Settings(BaseModel):
+    app_env: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    database_url: str = "sqlite://var/credit.sqlite3"
+    redis_url: str = "fakeredis://"
+    redis_prefix: str = "alxa:"
+    wechat_api_base: str = BUILTIN_WECHAT
+    wechat_appid: str = "wx-fake-appid"
+    wechat_secret: str = FAKE_WECHAT_SECRET
+    wechat_timeout_seconds: float = 5.0
+    public_base_url: str = "http://127.0.0.1:8000"
+    demo: bool = True
+    key_file: str = "var/keys.json"
+    # "kid:base64key,kid:base64key", the first one encrypts, all of them decrypt (rotation).
+    field_keys: str | None = None
+    blind_index_key: str | None = None
+    session_ttl_seconds: int = Field(604800, gt=0)
+    identity_consent_version: str = "2026-01"
+    access_log: bool = False
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    # Filled by resolve_keys(): where the key material came from ("env" or "generated").
+    key_source: str = "env"
+
+    @field_validator("public_base_url", "wechat_api_base")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def uses_builtin_wechat(self) -> bool:
+        return self.wechat_api_base == BUILTIN_WECHAT
+
+    @property
+    def uses_fakeredis(self) -> bool:
+        return self.redis_url.startswith("fakeredis")
+
+    def path(self, relative: str) -> Path:
+        """Resolve a configured path against the project root, so any working directory works."""
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else PROJECT_ROOT / candidate
+
+    def field_key_ring(self) -> tuple[str, dict[str, bytes]]:
+        """(current key id, {key id: 32-byte key}) from FIELD_KEYS."""
+        if not self.field_keys:
+            raise SettingsError("FIELD_KEYS 未配置")
+        ring: dict[str, bytes] = {}
+        order: list[str] = []
+        for part in self.field_keys.split(","):
+            kid, _, encoded = part.strip().partition(":")
+            key = _decode_key(encoded, f"FIELD_KEYS[{kid}]")
+            ring[kid] = key
+            order.append(kid)
+        return order[0], ring
+
+    def blind_index_key_bytes(self) -> bytes:
+        if not self.blind_index_key:
+            raise SettingsError("BLIND_INDEX_KEY 未配置")
+        return _decode_key(self.blind_index_key, "BLIND_INDEX_KEY")
+
+    def check_production(self) -> None:
+        """Refuse laptop-only parts in production, listing every reason at once."""
+        if not self.production:
+            return
+        problems = []
+        if self.uses_builtin_wechat:
+            problems.append("WECHAT_API_BASE 仍是内置模拟微信（builtin），生产环境须指向微信接口")
+        if self.wechat_secret == FAKE_WECHAT_SECRET or not self.wechat_secret:
+            problems.append("WECHAT_SECRET 未配置或仍是模拟微信的默认值")
+        if self.demo:
+            problems.append("演示登录与演示数据已开启（DEMO=true），生产环境须关闭")
+        if self.uses_fakeredis:
+            problems.append("REDIS_URL 是进程内缓存（fakeredis），生产环境须使用真实 Redis")
+        if self.key_source != "env":
+            problems.append(
+                "密钥来自自动生成的本地文件，生产环境须通过 FIELD_KEYS 与 BLIND_INDEX_KEY 配置"
+            )
+        if self.database_url.startswith("sqlite"):
+            problems.append("DATABASE_URL 是 SQLite 文件，生产环境须使用 PostgreSQL")
+        if problems:
+            raise SettingsError("生产模式拒绝启动：\n  - " + "\n  - ".join(problems))
+
+
+def _decode_key(encoded: str, name: str) -> bytes:
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except ValueError as exc:
+        raise SettingsError(f"{name} 不是有效的 base64") from exc
+    if len(key) != 32:
+        raise SettingsError(f"{name} 须为 32 字节（base64 编码）")
+    if key == bytes(32):
+        raise SettingsError(f"{name} 是全零的默认密钥")
+    return key
+
+
+def _coerce_env(field: str, raw: str) -> Any:
+    if field == "demo" or field == "access_log":
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw
+
+
+def load_settings(env: dict[str, str] | None = None, *, resolve: bool = True) -> Settings:
+    """Read config/default.toml, apply environment overrides, validate, fill keys."""
+    env = dict(os.environ if env is None else env)
+    with (CONFIG_DIR / "default.toml").open("rb") as handle:
+        values: dict[str, Any] = tomllib.load(handle)
+    for name, field in ENV_VARS.items():
+        if name in env and env[name] != "":
+            values[field] = _coerce_env(field, env[name])
+    if values.get("app_env") == "production" and "DEMO" not in env:
+        values["demo"] = False  # production never defaults to demo logins
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
+        raise SettingsError(f"配置无效：{fields}\n{exc}") from exc
+    if resolve:
+        resolve_keys(settings)
+        settings.check_production()
+    return settings
+
+
+def resolve_keys(settings: Settings) -> None:
+    """Use configured keys, or (outside production) make and keep a local key file."""
+    if settings.field_keys and settings.blind_index_key:
+        settings.key_source = "env"
+    elif settings.production:
+        settings.key_source = "missing"
+        return
+    else:
+        path = settings.path(settings.key_file)
+        if path.exists():
+            stored = json.loads(path.read_text())
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            stored = {
+                "field_keys": "local1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+                "blind_index_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+            }
+            path.write_text(json.dumps(stored))
+            path.chmod(0o600)
+            log.warning("generated a local key file at %s (development only)", path)
+        settings.field_keys = settings.field_keys or stored["field_keys"]
+        settings.blind_index_key = settings.blind_index_key or stored["blind_index_key"]
+        settings.key_source = "generated"
+        log.warning("using key material from the local key file %s (development only)", path)
+    settings.field_key_ring()
+    settings.blind_index_key_bytes()

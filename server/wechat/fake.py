@@ -1,0 +1,620 @@
+"""A fake WeChat API server speaking the real paths and payloads.
+
+Why a real HTTP server and not a mocked client: the embedded demo mode and the tests then run the
+production code path (httpx, JSON, errcodes, timeouts) unchanged, only ``WECHAT_API_BASE`` differs.
+Standard library only, so it runs in-process (daemon thread) or standalone:
+
+    python -m server.wechat.fake --host 127.0.0.1 --port 9100
+
+Login codes: ``demo-<name>`` → openid ``demo-openid-<name>`` (reusable); ``invalid`` / ``bad-*`` →
+40029; ``busy-*`` → 45011; ``sys-*`` → -1; ``slow-*`` → answers after 10 s; anything else → a
+deterministic openid, usable once (then 40163).
+
+Test controls exist as methods and, for an out-of-process fake, over HTTP:
+``POST /_fake/fail {"path","errcode","times"}``, ``POST /_fake/delay {"path","seconds","times"}``,
+``GET /_fake/calls``, ``POST /_fake/reset``, ``POST /_fake/refuse {"openid"}``,
+``POST /_fake/invalidate_tokens``, ``GET /_fake/sent_messages``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import logging
+import re
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+from stdnum.cn import ric
+
+log = logging.getLogger(__name__)
+
+PATH_JSCODE2SESSION = "/sns/jscode2session"
+PATH_STABLE_TOKEN = "/cgi-bin/stable_token"  # noqa: S105 - an API path, not a password
+PATH_GET_VERIFY_ID = "/cityservice/face/identify/getverifyid"
+PATH_QUERY_VERIFY_INFO = "/cityservice/face/identify/queryverifyinfo"
+PATH_MSG_SEC_CHECK = "/wxa/msg_sec_check"
+PATH_SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
+
+TOKEN_LIFETIME_SECONDS = 7200
+VERIFY_ID_LIFETIME_SECONDS = 3600
+SLOW_CODE_SECONDS = 10.0
+REFUSING_OPENID = "demo-openid-refuse"
+FACE_MISMATCH_NAME = "失败测试"
+
+ERRMSGS: dict[int, str] = {
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
+    40003: "invalid openid",
+    40013: "invalid appid",
+    40029: "invalid code",
+    40037: "invalid template_id",
+    40125: "invalid appsecret",
+    40163: "code been used",
+    41001: "access_token missing",
+    41008: "missing code",
+    42001: "access_token expired",
+    43001: "require GET method",
+    43002: "require POST method",
+    43101: "user refuse to accept the msg",
+    45011: "api minute-quota reach limit mustslower retry next minute",
+    47001: "data format error",
+    47003: "argument invalid!",
+}
+
+# Subscribe-message value rules per key type (the key is the type plus a number, e.g. thing1).
+# Loose on purpose: they catch what breaks in production (length, wrong type), not every nuance.
+_CHINESE = r"\u3400-\u4dbf\u4e00-\u9fff"
+_DATE = r"\d{4}([-/.年])\d{1,2}([-/.月])\d{1,2}日?"
+_TIME = r"\d{1,2}:\d{2}(:\d{2})?"
+_SUBSCRIBE_RULES: dict[str, Callable[[str], bool]] = {
+    "thing": lambda v: len(v) <= 20,
+    "number": lambda v: len(v) <= 32 and re.fullmatch(r"-?\d+(\.\d+)?", v) is not None,
+    "letter": lambda v: re.fullmatch(r"[A-Za-z]{1,32}", v) is not None,
+    "symbol": lambda v: len(v) <= 5,
+    "character_string": lambda v: len(v) <= 32 and re.fullmatch(r"[\x21-\x7e]+", v) is not None,
+    "time": lambda v: re.fullmatch(rf"({_DATE}\s*)?{_TIME}|{_DATE}", v) is not None,
+    "date": lambda v: re.fullmatch(rf"{_DATE}(\s*{_TIME})?", v) is not None,
+    "amount": lambda v: re.fullmatch(r"[¥￥$]?\d{1,10}(\.\d{1,2})?元?", v) is not None,
+    "phone_number": lambda v: re.fullmatch(r"[\d+\-() ]{1,17}", v) is not None,
+    "car_number": lambda v: len(v) <= 8,
+    "name": lambda v: (
+        re.fullmatch(rf"[{_CHINESE}·]{{1,10}}", v) is not None
+        or re.fullmatch(r"[A-Za-z .'-]{1,20}", v) is not None
+    ),
+    "phrase": lambda v: re.fullmatch(rf"[{_CHINESE}]{{1,5}}", v) is not None,
+}
+_OUT_SEQ_NO = re.compile(r"[A-Za-z0-9_-]{5,32}")
+_TEMPLATE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_SUBSCRIBE_KEY = re.compile(r"([a-z_]+?)(\d+)")
+
+Reply = tuple[int, dict[str, Any]]
+
+
+def _error(errcode: int, detail: str = "") -> Reply:
+    """WeChat's error shape, with HTTP 200 as WeChat does."""
+    errmsg = ERRMSGS.get(errcode, "fake failure")
+    if detail:
+        errmsg = f"{errmsg} {detail}"
+    return 200, {"errcode": errcode, "errmsg": f"{errmsg} rid: {secrets.token_hex(6)}"}
+
+
+def _ok(**fields: Any) -> Reply:
+    return 200, {"errcode": 0, "errmsg": "ok", **fields}
+
+
+def _b64(value: str) -> str:
+    return base64.b64encode(value.encode("utf-8")).decode("ascii")
+
+
+def _cert_hash(cert_info: dict[str, Any]) -> str:
+    """Same rule as the official docs: sha256 hex of cert_type=b64&cert_name=b64&cert_no=b64."""
+    joined = "&".join(
+        f"{name}={_b64(str(cert_info.get(name, '')))}"
+        for name in ("cert_type", "cert_name", "cert_no")
+    )
+    return hashlib.sha256(joined.encode("ascii")).hexdigest()
+
+
+@dataclass
+class _VerifySession:
+    openid: str
+    out_seq_no: str
+    cert_info: dict[str, str]
+    expires_at: float
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], fake: FakeWeChat) -> None:
+        super().__init__(address, _Handler)
+        self.fake = fake
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out and hung up is expected here, not an error worth a traceback.
+        log.debug("fake WeChat: connection from %s dropped", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "FakeWeChat/1.0"
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length > 0 else b""
+        fake = cast(_Server, self.server).fake
+        status, payload = fake.handle(method, self.path, raw)
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; encoding=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # the client gave up (timeout); nothing to answer
+            log.debug("fake WeChat: client went away before the reply")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Never the query string: it carries the secret and access tokens.
+        log.debug("fake WeChat %s %s", self.command, urlsplit(self.path).path)
+
+
+class FakeWeChat:
+    """In-process fake of the WeChat server APIs with knobs to provoke failures."""
+
+    def __init__(
+        self,
+        appid: str = "wx-fake-appid",
+        secret: str = "fake-secret",  # noqa: S107 - the fake's well-known secret
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.appid = appid
+        self.secret = secret
+        self._host = host
+        self._port = port
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._calls: list[tuple[str, dict[str, Any]]] = []
+        self._failures: dict[str, list[tuple[int, int]]] = {}
+        self._delays: dict[str, list[float]] = {}
+        self._used_codes: set[str] = set()
+        self._tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self._current_token: str | None = None
+        self._verify: dict[str, _VerifySession] = {}
+        self._out_seq_nos: set[str] = set()
+        self._refusing: set[str] = {REFUSING_OPENID}
+        self._sent: list[dict[str, Any]] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Listen (port 0 picks a free one) and serve from a daemon thread; returns the base URL."""
+        if self._server is not None:
+            return self.base_url
+        self._stopping.clear()
+        self._server = _Server((self._host, self._port), self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-wechat",
+            daemon=True,
+        )
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving; requests sleeping in a delay are woken and answered."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeWeChat:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeWeChat is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # -- test controls --------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every API call so far as (path, query params merged with the JSON body); a copy."""
+        with self._lock:
+            return list(self._calls)
+
+    @property
+    def sent_messages(self) -> list[dict[str, Any]]:
+        """Subscribe messages accepted so far; a copy."""
+        with self._lock:
+            return list(self._sent)
+
+    def calls_to(self, path: str) -> list[dict[str, Any]]:
+        """The params of every call to ``path``."""
+        return [params for called, params in self.calls if called == path]
+
+    def fail_next(self, path: str, errcode: int, times: int = 1, *, http_status: int = 200) -> None:
+        """Answer the next ``times`` calls to ``path`` with ``errcode`` (and ``http_status``)."""
+        with self._lock:
+            self._failures.setdefault(path, []).extend([(errcode, http_status)] * times)
+
+    def delay_next(self, path: str, seconds: float, times: int = 1) -> None:
+        """Hold the next ``times`` calls to ``path`` for ``seconds`` (provokes client timeouts)."""
+        with self._lock:
+            self._delays.setdefault(path, []).extend([seconds] * times)
+
+    def refuse_subscriptions(self, openid: str) -> None:
+        """Make subscribe messages to ``openid`` fail with 43101, as if the user declined."""
+        with self._lock:
+            self._refusing.add(openid)
+
+    def invalidate_tokens(self) -> None:
+        """Forget every access token issued, as a forced refresh elsewhere would."""
+        with self._lock:
+            self._tokens.clear()
+            self._current_token = None
+
+    def reset(self) -> None:
+        """Back to the state of a fresh fake (keeps the server running)."""
+        with self._lock:
+            self._init_state()
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, raw_body: bytes) -> Reply:
+        """Answer one request; called from the handler threads."""
+        parts = urlsplit(target)
+        path = parts.path
+        query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+        body: Any = None
+        body_ok = True
+        if raw_body:
+            try:
+                body = json.loads(raw_body)
+            except ValueError:
+                body_ok = False
+        if path.startswith("/_fake/"):
+            return self._control(method, path, body)
+
+        recorded = dict(query)
+        if isinstance(body, dict):
+            recorded.update(body)
+        with self._lock:
+            self._calls.append((path, recorded))
+            delays = self._delays.get(path)
+            delay = delays.pop(0) if delays else 0.0
+            failures = self._failures.get(path)
+            failure = failures.pop(0) if failures else None
+        if delay > 0:
+            self._stopping.wait(delay)
+        if failure is not None:
+            errcode, http_status = failure
+            if http_status != 200:
+                return http_status, {"errcode": errcode, "errmsg": HTTPStatus(http_status).phrase}
+            return _error(errcode)
+
+        route = self._routes().get(path)
+        if route is None:
+            return 404, {"errcode": 404, "errmsg": "not found"}
+        expected_method, needs_token, action = route
+        if method != expected_method:
+            return _error(43001 if expected_method == "GET" else 43002)
+        if expected_method == "POST" and (not body_ok or not isinstance(body, dict)):
+            return _error(47001)
+        if needs_token:
+            token_error = self._check_token(query.get("access_token"))
+            if token_error is not None:
+                return token_error
+        return action(query if expected_method == "GET" else cast(dict[str, Any], body))
+
+    def _routes(self) -> dict[str, tuple[str, bool, Callable[[dict[str, Any]], Reply]]]:
+        return {
+            PATH_JSCODE2SESSION: ("GET", False, self._jscode2session),
+            PATH_STABLE_TOKEN: ("POST", False, self._stable_token),
+            PATH_GET_VERIFY_ID: ("POST", True, self._get_verify_id),
+            PATH_QUERY_VERIFY_INFO: ("POST", True, self._query_verify_info),
+            PATH_MSG_SEC_CHECK: ("POST", True, self._msg_sec_check),
+            PATH_SUBSCRIBE_SEND: ("POST", True, self._subscribe_send),
+        }
+
+    def _control(self, method: str, path: str, body: Any) -> Reply:
+        args = body if isinstance(body, dict) else {}
+        try:
+            if method == "GET" and path == "/_fake/calls":
+                return _ok(calls=[{"path": p, "params": params} for p, params in self.calls])
+            if method == "GET" and path == "/_fake/sent_messages":
+                return _ok(messages=self.sent_messages)
+            if method != "POST":
+                return _error(43002)
+            if path == "/_fake/fail":
+                self.fail_next(
+                    str(args["path"]),
+                    int(args["errcode"]),
+                    int(args.get("times", 1)),
+                    http_status=int(args.get("http_status", 200)),
+                )
+            elif path == "/_fake/delay":
+                self.delay_next(
+                    str(args["path"]), float(args["seconds"]), int(args.get("times", 1))
+                )
+            elif path == "/_fake/reset":
+                self.reset()
+            elif path == "/_fake/refuse":
+                self.refuse_subscriptions(str(args["openid"]))
+            elif path == "/_fake/invalidate_tokens":
+                self.invalidate_tokens()
+            else:
+                return 404, {"errcode": 404, "errmsg": "not found"}
+        except (KeyError, TypeError, ValueError) as exc:
+            return _error(47001, f"({type(exc).__name__}: {exc})")
+        return _ok()
+
+    # -- auth -----------------------------------------------------------------------------
+
+    def _check_app(self, appid: Any, secret: Any) -> Reply | None:
+        if appid != self.appid:
+            return _error(40013)
+        if secret != self.secret:
+            return _error(40125)
+        return None
+
+    def _check_token(self, token: str | None) -> Reply | None:
+        if not token:
+            return _error(41001)
+        with self._lock:
+            expires_at = self._tokens.get(token)
+        if expires_at is None:
+            return _error(40001)
+        if expires_at <= time.monotonic():
+            return _error(42001)
+        return None
+
+    # -- APIs -----------------------------------------------------------------------------
+
+    def _jscode2session(self, query: dict[str, Any]) -> Reply:
+        app_error = self._check_app(query.get("appid"), query.get("secret"))
+        if app_error is not None:
+            return app_error
+        if query.get("grant_type") != "authorization_code":
+            return _error(40002)
+        code = str(query.get("js_code") or "")
+        if not code:
+            return _error(41008)
+        if code == "invalid" or code.startswith("bad-"):
+            return _error(40029)
+        if code.startswith("busy-"):
+            return _error(45011)
+        if code.startswith("sys-"):
+            return _error(-1)
+        if code.startswith("slow-"):
+            self._stopping.wait(SLOW_CODE_SECONDS)
+        session_key = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
+        if code.startswith("demo-") and len(code) > len("demo-"):
+            name = code[len("demo-") :]
+            return _ok(
+                openid=f"demo-openid-{name}",
+                session_key=session_key,
+                unionid=f"demo-union-{name}",
+            )
+        with self._lock:
+            if code in self._used_codes:
+                return _error(40163)
+            self._used_codes.add(code)
+        digest = hashlib.sha256(f"{self.appid}:{code}".encode()).digest()
+        openid = "o" + base64.urlsafe_b64encode(digest).decode("ascii")[:27]
+        return _ok(openid=openid, session_key=session_key)
+
+    def _stable_token(self, body: dict[str, Any]) -> Reply:
+        if body.get("grant_type") != "client_credential":
+            return _error(40002)
+        app_error = self._check_app(body.get("appid"), body.get("secret"))
+        if app_error is not None:
+            return app_error
+        force = body.get("force_refresh", False)
+        if not isinstance(force, bool):
+            return _error(47001)
+        now = time.monotonic()
+        with self._lock:
+            current = self._current_token
+            # Normal mode hands out the current token while it has more than 5 minutes left;
+            # force_refresh issues a new one and, as WeChat does, voids the previous ones.
+            if not force and current is not None and self._tokens.get(current, 0) - now > 300:
+                return _ok(access_token=current, expires_in=int(self._tokens[current] - now))
+            if force:
+                self._tokens.clear()
+            token = secrets.token_urlsafe(48)
+            self._tokens[token] = now + TOKEN_LIFETIME_SECONDS
+            self._current_token = token
+        return _ok(access_token=token, expires_in=TOKEN_LIFETIME_SECONDS)
+
+    def _get_verify_id(self, body: dict[str, Any]) -> Reply:
+        out_seq_no, openid, cert_info = (
+            body.get("out_seq_no"),
+            body.get("openid"),
+            body.get("cert_info"),
+        )
+        if not isinstance(out_seq_no, str) or not _OUT_SEQ_NO.fullmatch(out_seq_no):
+            return _error(47001, "out_seq_no must be 5-32 chars of [A-Za-z0-9_-]")
+        if not isinstance(openid, str) or not openid:
+            return _error(47001, "openid missing")
+        if not isinstance(cert_info, dict):
+            return _error(47001, "cert_info missing")
+        if cert_info.get("cert_type") != "IDENTITY_CARD":
+            return _error(47001, "cert_type must be IDENTITY_CARD")
+        for name in ("cert_name", "cert_no"):
+            if not isinstance(cert_info.get(name), str) or not cert_info[name]:
+                return _error(47001, f"{name} missing")
+        verify_id = secrets.token_urlsafe(32)
+        with self._lock:
+            if out_seq_no in self._out_seq_nos:
+                return _error(47001, "out_seq_no already used")
+            self._out_seq_nos.add(out_seq_no)
+            self._verify[verify_id] = _VerifySession(
+                openid=openid,
+                out_seq_no=out_seq_no,
+                cert_info={k: cert_info[k] for k in ("cert_type", "cert_name", "cert_no")},
+                expires_at=time.monotonic() + VERIFY_ID_LIFETIME_SECONDS,
+            )
+        return _ok(verify_id=verify_id, expires_in=VERIFY_ID_LIFETIME_SECONDS)
+
+    def _query_verify_info(self, body: dict[str, Any]) -> Reply:
+        with self._lock:
+            session = self._verify.get(str(body.get("verify_id") or ""))
+        if session is None or session.expires_at <= time.monotonic():
+            return _error(47003, "unknown or expired verify_id")
+        if body.get("openid") != session.openid:
+            return _error(47003, "openid does not match getverifyid")
+        if body.get("out_seq_no") != session.out_seq_no:
+            return _error(47003, "out_seq_no does not match getverifyid")
+        if body.get("cert_hash") != _cert_hash(session.cert_info):
+            return _error(47003, "cert_hash does not match cert_info")
+        if session.cert_info["cert_name"] == FACE_MISMATCH_NAME:
+            verify_ret = 10001  # the face does not match the ID photo
+        elif ric.is_valid(session.cert_info["cert_no"]):
+            verify_ret = 10000
+        else:
+            verify_ret = 10002  # name and ID number do not match an identity
+        return _ok(verify_ret=verify_ret)
+
+    def _msg_sec_check(self, body: dict[str, Any]) -> Reply:
+        content, openid, scene = body.get("content"), body.get("openid"), body.get("scene")
+        if str(body.get("version")) != "2":
+            return _error(47001, "version must be 2")
+        if not isinstance(openid, str) or not openid:
+            return _error(47001, "openid missing")
+        if scene not in (1, 2, 3, 4):
+            return _error(47001, "scene must be 1-4")
+        if not isinstance(content, str) or not content:
+            return _error(47001, "content missing")
+        if "违禁" in content:
+            suggest, label, keyword = "risky", 20006, "违禁"
+        elif "待审" in content:
+            suggest, label, keyword = "review", 21000, "待审"
+        else:
+            suggest, label, keyword = "pass", 100, None
+        detail: list[dict[str, Any]] = [
+            {
+                "strategy": "content_model",
+                "errcode": 0,
+                "suggest": suggest,
+                "label": label,
+                "prob": 90 if keyword else 0,
+            },
+        ]
+        if keyword:
+            detail.append(
+                {
+                    "strategy": "keyword",
+                    "errcode": 0,
+                    "suggest": suggest,
+                    "label": label,
+                    "level": 20,
+                    "keyword": keyword,
+                }
+            )
+        return _ok(
+            result={"suggest": suggest, "label": label},
+            detail=detail,
+            trace_id=secrets.token_hex(12),
+        )
+
+    def _subscribe_send(self, body: dict[str, Any]) -> Reply:
+        touser, template_id, data = body.get("touser"), body.get("template_id"), body.get("data")
+        if not isinstance(touser, str) or not touser:
+            return _error(40003)
+        if not isinstance(template_id, str) or not _TEMPLATE_ID.fullmatch(template_id):
+            return _error(40037)
+        page = body.get("page")
+        if page is not None and not isinstance(page, str):
+            return _error(47003, "page must be a string")
+        if not isinstance(data, dict) or not data:
+            return _error(47003, "data missing")
+        for key, item in data.items():
+            problem = self._subscribe_value_problem(key, item)
+            if problem:
+                return _error(47003, f"data.{key}.value {problem}")
+        with self._lock:
+            if touser in self._refusing:
+                return _error(43101)
+            self._sent.append(
+                {"touser": touser, "template_id": template_id, "page": page, "data": data}
+            )
+        return _ok(msgid=secrets.randbelow(10**18))
+
+    @staticmethod
+    def _subscribe_value_problem(key: str, item: Any) -> str | None:
+        match = _SUBSCRIBE_KEY.fullmatch(key)
+        rule = _SUBSCRIBE_RULES.get(match.group(1)) if match else None
+        if rule is None:
+            return "has an unknown key type"
+        value = item.get("value") if isinstance(item, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value:
+            return "is empty"
+        if not rule(value):
+            return "exceeds limit or has a bad format"
+        return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake standalone until interrupted."""
+    parser = argparse.ArgumentParser(description="Fake WeChat API server for development.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--appid", default="wx-fake-appid")
+    parser.add_argument("--secret", default="fake-secret")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    fake = FakeWeChat(appid=args.appid, secret=args.secret, host=args.host, port=args.port)
+    url = fake.start()
+    log.info("fake WeChat listening on %s (appid %s)", url, args.appid)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        fake.stop()
+        log.info("fake WeChat stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Settings: environment overrides, and production refusing laptop-only parts."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+import pytest
+
+from server.settings import SettingsError, load_settings
+
+
+def _key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    env = {
+        "APP_ENV": "production",
+        "DATABASE_URL": "postgres://app@db.internal:5432/credit",
+        "REDIS_URL": "redis://cache.internal:6379/0",
+        "WECHAT_API_BASE": "https://api.weixin.qq.com",
+        "WECHAT_APPID": "wx1234567890",
+        "WECHAT_SECRET": "a-real-secret-from-the-vault",
+        "FIELD_KEYS": f"k2:{_key()},k1:{_key()}",
+        "BLIND_INDEX_KEY": _key(),
+        "PUBLIC_BASE_URL": "https://credit.alxa.example/",
+        "HOST": "0.0.0.0",
+        "PORT": "8080",
+        "WORKERS": "4",
+    }
+    env.update(overrides)
+    return env
+
+
+def test_environment_overrides_the_defaults():
+    settings = load_settings(production_env())
+    assert settings.production
+    assert (settings.host, settings.port, settings.workers) == ("0.0.0.0", 8080, 4)
+    assert settings.public_base_url == "https://credit.alxa.example"
+    assert settings.demo is False  # production never defaults to the demo logins
+    current, ring = settings.field_key_ring()
+    assert current == "k2" and set(ring) == {"k1", "k2"}
+
+
+def test_embedded_default_needs_nothing_configured(tmp_path):
+    settings = load_settings({"KEY_FILE": str(tmp_path / "keys.json")})
+    assert settings.database_url.startswith("sqlite://")
+    assert settings.uses_fakeredis and settings.uses_builtin_wechat and settings.demo
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.key_source == "generated"
+    assert (tmp_path / "keys.json").exists()
+    # The key file is kept: a second start decrypts what the first one wrote.
+    again = load_settings({"KEY_FILE": str(tmp_path / "keys.json")})
+    assert again.field_keys == settings.field_keys
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        ({"WECHAT_API_BASE": "builtin"}, "WECHAT_API_BASE"),
+        ({"WECHAT_SECRET": "fake-secret"}, "WECHAT_SECRET"),
+        ({"DEMO": "true"}, "DEMO"),
+        ({"REDIS_URL": "fakeredis://"}, "REDIS_URL"),
+        ({"FIELD_KEYS": "", "BLIND_INDEX_KEY": ""}, "FIELD_KEYS"),
+        ({"DATABASE_URL": "sqlite://var/credit.sqlite3"}, "DATABASE_URL"),
+    ],
+)
+def test_production_refuses_laptop_parts_and_says_why(override, reason):
+    with pytest.raises(SettingsError) as refused:
+        load_settings(production_env(**override))
+    assert "生产模式拒绝启动" in str(refused.value)
+    assert reason in str(refused.value)
+
+
+def test_production_refuses_an_all_zero_key():
+    zero = base64.b64encode(bytes(32)).decode()
+    with pytest.raises(SettingsError, match="默认密钥"):
+        load_settings(production_env(FIELD_KEYS=f"k1:{zero}"))
+
+
+def test_production_lists_every_problem_at_once():
+    with pytest.raises(SettingsError) as refused:
+        load_settings(production_env(WECHAT_API_BASE="builtin", DEMO="1", REDIS_URL="fakeredis://"))
+    message = str(refused.value)
+    assert "WECHAT_API_BASE" in message and "DEMO" in message and "REDIS_URL" in message
+
+
+def test_bad_values_are_refused_with_the_field_named():
+    with pytest.raises(SettingsError, match="port"):
+        load_settings(production_env(PORT="not-a-port"))
