@@ -13,10 +13,10 @@ import re
 import secrets
 from typing import Any
 
-from stdnum.cn import ric
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from credit.identifiers import is_valid_id_number, normalise_id_number
 from credit.lookup import ID_NUMBER_FIELD
 from credit.models import Subject, SubjectKind
 from server.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
@@ -36,17 +36,13 @@ NAME_PATTERN = re.compile(r"^[\u4e00-\u9fff·•]{2,30}$")
 PENDING_SECONDS = 1800
 
 
-def normalise_id_number(value: str) -> str:
-    return value.strip().upper()
-
-
 def validate_person(name: str, id_number: str) -> tuple[str, str]:
     fields: dict[str, str] = {}
     name = name.strip()
     if not NAME_PATTERN.match(name):
         fields["name"] = "请填写身份证上的中文姓名"
     id_number = normalise_id_number(id_number)
-    if len(id_number) != 18 or not ric.is_valid(id_number):
+    if not is_valid_id_number(id_number):
         fields["id_number"] = "公民身份号码有误，请核对（18 位，校验位与出生日期须正确）"
     if fields:
         raise Invalid("身份信息有误，请核对后重试", fields=fields)

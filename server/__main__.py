@@ -1,4 +1,4 @@
-"""`python -m server [serve|migrate|import|seed-demo|fake-wechat]`; plain `python -m server` serves."""
+"""`python -m server [serve|migrate|import|seed-demo|fake-wechat]`; no command serves."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=9100)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     if args.command == "fake-wechat":
         from server.wechat.fake import main as fake_main
@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_with_runtime(settings, _seed))
         return 0
     if args.command == "import":
+        if not Path(args.file).is_file():
+            print(f"找不到文件：{args.file}", file=sys.stderr)
+            return 2
         return asyncio.run(_with_runtime(settings, partial(_import, args)))
     parser.error(f"unknown command {args.command}")
     return 2
@@ -83,9 +86,6 @@ async def _import(args: argparse.Namespace, rt) -> int:  # type: ignore[no-untyp
     from credit.ingest import import_file
 
     path = Path(args.file)
-    if not path.is_file():
-        print(f"找不到文件：{path}", file=sys.stderr)
-        return 2
     summary = await import_file(
         args.kind,
         path,
@@ -107,7 +107,10 @@ def serve(settings: Settings) -> int:
     from server.app import create_app
 
     if settings.uses_fakeredis and settings.workers > 1:
-        print("进程内缓存（fakeredis）只能单进程运行：请设 WORKERS=1，或配置 REDIS_URL", file=sys.stderr)
+        print(
+            "进程内缓存（fakeredis）只能单进程运行：请设 WORKERS=1，或配置 REDIS_URL",
+            file=sys.stderr,
+        )
         return 2
     # Migrate (and seed the demo) once here, before any worker starts, so workers never race.
     if settings.demo:
@@ -124,7 +127,9 @@ def serve(settings: Settings) -> int:
         access_log=settings.access_log,
         motd=True,
     )
-    log.info("serving on http://%s:%s (%s worker(s))", settings.host, settings.port, settings.workers)
+    log.info(
+        "serving on http://%s:%s, %s worker(s)", settings.host, settings.port, settings.workers
+    )
     Sanic.serve(primary=app, app_loader=loader)
     return 0
 

@@ -31,9 +31,9 @@ DEMO_OPENID_PREFIX = "demo-openid-"  # what the fake WeChat returns for code dem
 
 # name -> (roles, person bound to the user: (name, id number) or None)
 DEMO_USERS: dict[str, tuple[list[str], tuple[str, str] | None]] = {
-    "citizen": (["citizen"], ("巴特尔", "152921199003150011")),
+    "citizen": (["citizen"], ("巴特尔", "15292119900315001X")),
     "merchant": (["citizen", "merchant"], ("其其格", "152922198506200025")),
-    "staff": (["citizen", "venue_staff"], ("王建国", "152921197801010038")),
+    "staff": (["citizen", "venue_staff"], ("王建国", "152921197801010039")),
     "reviewer": (["reviewer"], None),
     "admin": (["admin"], None),
 }

@@ -137,9 +137,8 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings, redis: Redis):  # type: ignore[no-untyped-def]
     """The same Runtime the service starts: database migrated and open, cache, crypto, WeChat."""
-    from server.runtime import start_runtime, stop_runtime
-
     from server.demo import seed_demo
+    from server.runtime import start_runtime, stop_runtime
 
     rt = await start_runtime(settings)
     await seed_demo(rt)
@@ -204,4 +203,3 @@ def login(client):  # type: ignore[no-untyped-def]
         return {"Authorization": f"Bearer {response.json()['token']}"}
 
     return _login
-

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from tests.helpers import unique_code
-
 from server.models import SessionRecord, User
 from server.security.sessions import hash_token
+from tests.helpers import unique_code
 
 
 async def test_demo_citizen_logs_in_with_identity_bound(client):
@@ -99,7 +98,7 @@ async def test_me_profile(client, login):
     headers = await login("demo-citizen")
     body = (await client.get("/api/v1/me", headers=headers)).json()
     assert body["identity_bound"] is True
-    assert body["identity"] == {"name_masked": "巴**", "id_number_masked": "1529**********0011"}
+    assert body["identity"] == {"name_masked": "巴**", "id_number_masked": "1529**********001X"}
     assert body["merchants"] == [] and body["venues"] == []
     staff = (await client.get("/api/v1/me", headers=await login("demo-staff"))).json()
     assert "venue_staff" in staff["roles"]

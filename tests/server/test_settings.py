@@ -49,7 +49,7 @@ def test_embedded_default_needs_nothing_configured(tmp_path):
     assert settings.uses_fakeredis and settings.uses_builtin_wechat and settings.demo
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.key_source == "generated"
-    assert (tmp_path / "keys.json").exists()
+    assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0  # readable by the owner only
     # The key file is kept: a second start decrypts what the first one wrote.
     again = load_settings({"KEY_FILE": str(tmp_path / "keys.json")})
     assert again.field_keys == settings.field_keys

@@ -1,0 +1,50 @@
+"""Health, readiness, OpenAPI and the error shape."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+
+async def test_healthz(client):
+    response = await client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_readyz_checks_database_and_cache(client, runtime):
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "cache": "ok"}
+    working = runtime.redis
+    runtime.redis = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing there
+    try:
+        down = await client.get("/readyz")
+    finally:
+        await runtime.redis.aclose()
+        runtime.redis = working
+    assert down.status_code == 503
+    assert down.json()["checks"]["cache"] == "unavailable"
+
+
+async def test_openapi_document_and_ui(client):
+    spec = await client.get("/openapi.json")
+    assert spec.status_code == 200
+    paths = spec.json()["paths"]
+    for path in (
+        "/healthz", "/readyz", "/api/v1/auth/wechat-login", "/api/v1/auth/logout", "/api/v1/me",
+        "/api/v1/me/identity/verify-session", "/api/v1/me/identity", "/api/v1/me/credit",
+        "/api/v1/me/credit/queries", "/api/v1/subjects", "/api/v1/subjects/{uscc}",
+    ):  # fmt: skip
+        assert path in paths, path
+    login = paths["/api/v1/auth/wechat-login"]["post"]
+    assert "code" in login["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "html" in docs.headers["content-type"]
+
+
+async def test_unknown_path_and_method_use_the_error_shape(client):
+    missing = await client.get("/api/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "NOT_FOUND" and missing.json()["error"]["message"]
+    wrong = await client.delete("/api/v1/me")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "METHOD_NOT_ALLOWED"

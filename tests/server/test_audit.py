@@ -1,0 +1,63 @@
+"""The audit log: Redis stream first, one writer into the hash-chained table."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from server import audit
+from server.models import AuditEntry
+
+
+def event(n: int) -> audit.AuditEvent:
+    return audit.AuditEvent(
+        action="credit.read", actor_kind="reviewer", actor_role="reviewer",
+        purpose=f"测试 {n}", channel="api", actor_org="阿拉善盟信用中心", subject_id=999_000 + n,
+    )  # fmt: skip
+
+
+async def test_entries_are_chained_and_verifiable(runtime, redis, keys):
+    await audit.drain(redis, keys, wait=2)
+    for n in range(5):
+        await audit.append(redis, keys, event(n))
+    assert await audit.drain(redis, keys, wait=2) == 5
+    assert await redis.xlen(keys.audit_stream) == 0
+    assert await audit.verify_chain() is None
+    entries = await AuditEntry.filter(subject_id__gte=999_000, subject_id__lt=999_005).order_by(
+        "id"
+    )
+    assert [e.purpose for e in entries] == [f"测试 {n}" for n in range(5)]
+    for earlier, later in itertools.pairwise(entries):
+        assert later.prev_hash == earlier.hash
+
+
+async def test_tampering_breaks_the_chain(runtime, redis, keys):
+    await audit.append(redis, keys, event(50))
+    await audit.drain(redis, keys, wait=2)
+    entry = await AuditEntry.filter(subject_id=999_050).first()
+    original = entry.purpose
+    await AuditEntry.filter(id=entry.id).update(purpose="改过的用途")
+    try:
+        assert await audit.verify_chain() == entry.id
+    finally:
+        await AuditEntry.filter(id=entry.id).update(purpose=original)
+    assert await audit.verify_chain() is None
+
+
+async def test_an_interrupted_drain_never_writes_an_entry_twice(runtime, redis, keys):
+    await audit.drain(redis, keys, wait=2)
+    await audit.append(redis, keys, event(60))
+    items = await redis.xrange(keys.audit_stream)
+    # The writer died after the insert and before the stream delete:
+    await audit._write_batch(items)
+    assert await audit.drain(redis, keys, wait=2) == 0
+    assert await AuditEntry.filter(subject_id=999_060).count() == 1
+    assert await redis.xlen(keys.audit_stream) == 0
+
+
+async def test_concurrent_drains_keep_one_chain(runtime, redis, keys):
+    for n in range(100, 140):
+        await audit.append(redis, keys, event(n))
+    await asyncio.gather(*(audit.drain(redis, keys, wait=5) for _ in range(4)))
+    assert await AuditEntry.filter(subject_id__gte=999_100, subject_id__lt=999_140).count() == 40
+    assert await audit.verify_chain() is None
