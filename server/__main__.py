@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     fake.add_argument("--port", type=int, default=9100)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for name in ("sanic.root", "sanic.error", "sanic.access", "sanic.server"):
+        logging.getLogger(name).propagate = False  # Sanic prints its own lines once
 
     if args.command == "fake-wechat":
         from server.wechat.fake import main as fake_main
