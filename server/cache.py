@@ -40,7 +40,7 @@ class Keys:
     def user_sessions(self, user_id: int) -> str:
         return f"{self.prefix}user-sess:{user_id}"
 
-    def credit_view(self, subject_id: int) -> str:
+    def credit_view(self, subject_id: int | str) -> str:
         return f"{self.prefix}credit:view:{subject_id}"
 
     def public_view(self, subject_id: int) -> str:

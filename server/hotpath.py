@@ -18,19 +18,18 @@ from server.errors import RateLimited, Unauthorized
 from server.security.sessions import Session, hash_token, parse_session
 from server.settings import Settings
 
+# The audit entry is AuditEvent.payload()'s JSON array; the script splices the user and subject
+# ids (integers it reads from the session) between the pieces the caller renders.
 _SCRIPT = """
 local s = redis.call('HMGET', KEYS[1], 'uid', 'roles', 'subject')
 if not s[1] then return {0} end
-local rl = ARGV[1] .. 'rl:' .. ARGV[2] .. ':' .. s[1]
+local rl = KEYS[3] .. s[1]
 local n = redis.call('INCR', rl)
-if n == 1 then redis.call('EXPIRE', rl, ARGV[4]) end
-if n > tonumber(ARGV[3]) then return {2, redis.call('TTL', rl)} end
+if n == 1 then redis.call('EXPIRE', rl, ARGV[2]) end
+if n > tonumber(ARGV[1]) then return {2, redis.call('TTL', rl)} end
 if not s[3] or s[3] == '' then return {3, s[1], s[2] or '', ''} end
-local view = redis.call('GET', ARGV[1] .. 'credit:view:' .. s[3])
-redis.call('XADD', KEYS[2], '*',
-  'at', ARGV[5], 'action', ARGV[6], 'actor_user_id', s[1], 'actor_kind', ARGV[7],
-  'actor_role', ARGV[8], 'actor_org', '', 'subject_id', s[3], 'purpose', ARGV[9],
-  'channel', ARGV[10], 'detail', '{}')
+local view = redis.call('GET', KEYS[4] .. s[3])
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[3] .. s[1] .. ARGV[4] .. s[3] .. ARGV[5])
 return {1, s[1], s[2] or '', s[3], view or false}
 """
 
@@ -51,20 +50,17 @@ class OwnViewReader:
         """Raises 401 for a dead token and 429 past the limit; session.subject_id is None when
         no identity is bound (then nothing was read and nothing audited)."""
         token_hash = hash_token(token)
-        event = AuditEvent(
-            action="credit.read", actor_kind="self", actor_role="citizen",
-            purpose="本人查询", channel=channel,
-        )  # fmt: skip
-        fields = event.stream_fields()
+        head, middle, tail = self._payload_pieces(channel)
         rule = self._settings.rate_limits["credit_lookup"]
         result = await self._script(
-            keys=[self._keys.session(token_hash), self._keys.audit_stream],
-            args=[
-                self._keys.prefix, "credit_lookup", rule.limit, rule.window,
-                fields["at"], event.action, event.actor_kind, event.actor_role,
-                event.purpose, event.channel,
+            keys=[
+                self._keys.session(token_hash),
+                self._keys.audit_stream,
+                self._keys.rate("credit_lookup", ""),
+                self._keys.credit_view(""),
             ],
-        )  # fmt: skip
+            args=[rule.limit, rule.window, head, middle, tail],
+        )
         status = int(result[0])
         if status == 0:
             raise Unauthorized("登录已失效，请重新登录", code="TOKEN_INVALID")
@@ -74,3 +70,14 @@ class OwnViewReader:
         assert session is not None
         cached = result[4] if status == 1 and len(result) > 4 and result[4] else None
         return OwnRead(session=session, cached_view=cached)
+
+    def _payload_pieces(self, channel: str) -> tuple[str, str, str]:
+        """AuditEvent.payload() with placeholders for the two ids, split around them."""
+        event = AuditEvent(
+            action="credit.read", actor_kind="self", actor_role="citizen",
+            purpose="本人查询", channel=channel, actor_user_id=-111, subject_id=-222,
+        )  # fmt: skip
+        payload = event.payload()
+        head, _, rest = payload.partition('"-111"')
+        middle, _, tail = rest.partition('"-222"')
+        return head + '"', '"' + middle + '"', '"' + tail
