@@ -85,19 +85,13 @@ async def _seed(rt) -> None:  # type: ignore[no-untyped-def]
 
 
 async def _import(args: argparse.Namespace, rt) -> int:  # type: ignore[no-untyped-def]
-    from credit.ingest import import_file
+    from credit.ingest import ImportRefused, run_import
 
-    path = Path(args.file)
-    summary = await import_file(
-        args.kind,
-        path,
-        cipher=rt.cipher,
-        redis=rt.redis,
-        keys=rt.keys,
-        rejects_path=Path(args.rejects) if args.rejects else None,
-        progress=not args.no_progress,
-        batch_size=args.batch_size,
-    )
+    try:
+        summary = await run_import(args, rt)
+    except ImportRefused as exc:
+        print(f"导入被拒绝：{exc}", file=sys.stderr)
+        return 2
     print(summary.as_text())
     return 0
 

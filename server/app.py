@@ -12,7 +12,7 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
-from miniprogram_api import auth, credit, health
+from miniprogram_api import auth, credit, health, uploads
 from miniprogram_api.common import json_body
 from server import audit
 from server.errors import ApiError
@@ -65,7 +65,7 @@ def create_app(
     app.ctx.owns_runtime = runtime is None
     app.ctx.migrate_on_start = migrate_on_start
 
-    for blueprint in (health.bp, auth.bp, credit.bp):
+    for blueprint in (health.bp, auth.bp, credit.bp, uploads.bp):
         app.blueprint(blueprint)
 
     @app.get("/openapi.json")

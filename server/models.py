@@ -92,3 +92,21 @@ class AuditEntry(Model):
 
     class Meta:
         table = "audit_entry"
+
+
+class Upload(Model):
+    """A file a user attached to an application: checked by content, images re-encoded."""
+
+    id = fields.BigIntField(primary_key=True)
+    owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "credit.User", related_name="uploads", on_delete=fields.RESTRICT
+    )
+    content_type = fields.CharField(max_length=40)
+    size = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+    storage_path = fields.CharField(max_length=255)
+    original_name = fields.CharField(max_length=120, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "upload"

@@ -45,6 +45,8 @@ ENV_VARS = {
     "BLIND_INDEX_KEY": "blind_index_key",
     "SESSION_TTL_SECONDS": "session_ttl_seconds",
     "ACCESS_LOG": "access_log",
+    "UPLOAD_DIR": "upload_dir",
+    "UPLOAD_MAX_BYTES": "upload_max_bytes",
 }
 
 
@@ -78,6 +80,8 @@ class Settings(BaseModel):
     session_ttl_seconds: int = Field(604800, gt=0)
     identity_consent_version: str = "2026-01"
     access_log: bool = False
+    upload_dir: str = "var/uploads"
+    upload_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     # Filled by resolve_keys(): where the key material came from ("env" or "generated").
     key_source: str = "env"

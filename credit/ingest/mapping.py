@@ -1,0 +1,721 @@
+"""Feed rows -> (subject, record): one mapper per kind of league platform file.
+
+The mappers are pure (no database): they check a row, say which subject it is about and what
+record it makes, and compute the record's content hash so a re-import can tell "same" from
+"changed" without touching the database row. Plaintext ID numbers only live in memory
+(`SubjectData.id_number`, excluded from repr; for a large file also the pipe from the parsing
+worker process); keys, hashes and details carry the blind index instead, and the database only
+the ciphertext.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from typing import Any
+
+from credit.ingest.fields import (
+    ID_CARD_TYPES,
+    RowError,
+    amount_text,
+    check_id_number,
+    check_other_document,
+    check_registration_no,
+    check_uscc,
+    is_no_uscc,
+    limited,
+    parse_amount,
+    parse_date,
+    parse_optional_date,
+    region_of,
+    required,
+)
+from credit.ingest.rules import GENERAL, MINOR, SERIOUS, RecordRules
+from credit.models import RecordClass, RecordType, SubjectKind
+
+ID_NUMBER_FIELD = "subject.id_number"
+LEGAL_REP_ID_FIELD = "subject.legal_representative_id"
+
+# The model's enum values as plain strings: they are compared and hashed once per row.
+ENTERPRISE = SubjectKind.ENTERPRISE.value
+PERSON = SubjectKind.PERSON.value
+INDIVIDUAL_BUSINESS = SubjectKind.INDIVIDUAL_BUSINESS.value
+PENALTY, LICENCE, HONOUR = (
+    RecordType.PENALTY.value,
+    RecordType.LICENCE.value,
+    RecordType.HONOUR.value,
+)
+RED_LIST, BLACK_LIST = RecordType.RED_LIST.value, RecordType.BLACK_LIST.value
+BASIC, POSITIVE = RecordClass.BASIC.value, RecordClass.POSITIVE.value
+GENERAL_DISHONESTY = RecordClass.GENERAL_DISHONESTY.value
+SERIOUS_DISHONESTY = RecordClass.SERIOUS_DISHONESTY.value
+
+SUBJECT_KINDS = {
+    "法人及非法人组织": ENTERPRISE,
+    "自然人": PERSON,
+    "个体工商户": INDIVIDUAL_BUSINESS,
+}
+LICENCE_CATEGORIES = frozenset({"普通", "特许", "认可", "核准", "登记", "其他"})
+LIST_TYPES = {"红名单": RED_LIST, "黑名单": BLACK_LIST}
+SEVERITY_LABELS = {MINOR: "轻微", GENERAL: "一般", SERIOUS: "严重"}
+
+
+@dataclass(slots=True)
+class SubjectData:
+    """What one row says about its subject. Empty values never overwrite stored ones."""
+
+    natural_key: str
+    kind: str  # a SubjectKind value
+    name: str
+    uscc: str | None = None
+    uscc_check_ok: bool = True
+    registration_no: str | None = None
+    id_number: str | None = field(default=None, repr=False)  # plaintext, memory only
+    id_number_index: str | None = None
+    legal_representative: str | None = None
+    legal_representative_id: str | None = field(default=None, repr=False)  # plaintext, memory only
+    region: str | None = None
+
+    def merge(self, later: SubjectData) -> None:
+        """A later row about the same subject wins, but blanks keep what is known."""
+        self.kind = later.kind
+        self.name = later.name
+        for name in (
+            "uscc",
+            "registration_no",
+            "id_number",
+            "id_number_index",
+            "legal_representative",
+            "legal_representative_id",
+            "region",
+        ):
+            value = getattr(later, name)
+            if value:
+                setattr(self, name, value)
+        if later.uscc:
+            self.uscc_check_ok = later.uscc_check_ok
+
+
+@dataclass(slots=True)
+class RecordData:
+    natural_key: str
+    type: str  # RecordType, RecordClass and Severity values
+    record_class: str
+    title: str
+    severity: str | None
+    # dates as ISO text: what SQLite stores and what the PostgreSQL batch carries
+    decided_on: str
+    publish_min_until: str | None
+    publish_max_until: str | None
+    authority: str
+    authority_uscc: str | None
+    source_unit: str | None
+    source_unit_uscc: str | None
+    document_no: str
+    details_json: str
+    body_digest: str  # sha256 of everything above but the natural key and the subject
+    content_hash: str  # over the subject's key and body_digest; "" until the key is known
+
+
+@dataclass(slots=True)
+class MappedRow:
+    line: int
+    subject: SubjectData
+    record: RecordData
+    warnings: list[str]
+
+    def complete(self, blind_index: Callable[[str], str]) -> None:
+        """Fill in what a parsing worker cannot compute without the blind-index key: a
+        person's key, and with it the record's natural key and content hash."""
+        subject, record = self.subject, self.record
+        if not subject.natural_key:
+            assert subject.id_number is not None
+            subject.id_number_index = blind_index(subject.id_number)
+            subject.natural_key = f"id:{subject.id_number_index}"
+        if not record.content_hash:
+            record.natural_key = record.natural_key.replace(SUBJECT_KEY, subject.natural_key)
+            record.content_hash = content_hash(subject.natural_key, record.body_digest)
+
+    def to_wire(self) -> tuple[Any, ...]:
+        """Plain tuples: pickled to and from a parsing worker several times faster."""
+        return (
+            self.line,
+            _subject_fields(self.subject),
+            _record_fields(self.record),
+            self.warnings,
+        )
+
+    @classmethod
+    def from_wire(cls, wire: tuple[Any, ...]) -> MappedRow:
+        return cls(wire[0], SubjectData(*wire[1]), RecordData(*wire[2]), wire[3])
+
+
+_subject_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(SubjectData)))
+_record_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(RecordData)))
+
+# Stands for the subject's natural key in a record's natural key until a worker's row is
+# completed (honours are keyed by their holder).
+SUBJECT_KEY = "\x00subject\x00"
+
+
+def content_hash(subject_key: str, body_digest: str) -> str:
+    return hashlib.sha256(f"{subject_key}\x1f{body_digest}".encode()).hexdigest()
+
+
+# One CSV row by stripped header name; absent optional columns read as "".
+Row = dict[str, str]
+
+
+def details_json(details: dict[str, str]) -> str:
+    """Compact JSON of the non-empty details. Written by hand over the C string encoder: the
+    general encoder's per-call set-up was a tenth of the import's parse time."""
+    quote = encode_basestring
+    return (
+        "{"
+        + ",".join([quote(key) + ":" + quote(value) for key, value in details.items() if value])
+        + "}"
+    )
+
+
+@dataclass
+class MapContext:
+    rules: RecordRules
+    today: date
+    # Keyed HMAC of a person's ID number. None in a parsing worker, which has no key: the
+    # importer then completes those rows (MappedRow.complete).
+    blind_index: Callable[[str], str] | None = None
+
+
+# ---- subjects -----------------------------------------------------------------------------------
+
+
+def _person_number(ctx: MapContext, id_type: str, value: str, column: str) -> str:
+    """The normalised document number; other documents than the ID card carry their type."""
+    if id_type in ID_CARD_TYPES:
+        return check_id_number(value, column, ctx.today)
+    return f"{id_type}:{check_other_document(value, column)}"
+
+
+def resolve_subject(
+    ctx: MapContext,
+    warnings: list[str],
+    *,
+    name: str,
+    name_column: str,
+    category: str,
+    category_column: str,
+    uscc: str,
+    uscc_column: str,
+    registration_no: str = "",
+    registration_column: str = "工商注册号",
+    id_type: str = "",
+    id_number: str = "",
+    id_column: str = "证件号码",
+    legal_representative: str = "",
+) -> SubjectData:
+    """The subject a row is about, keyed "uscc:…", "reg:…" (individual business without a USCC)
+    or "id:<blind index>" (person), so no natural key ever holds an ID number."""
+    limited(required(name, name_column), name_column, 200)
+    kind = SUBJECT_KINDS.get(category)
+    if kind is None:
+        raise RowError(
+            f"{category_column}无效：{category or '（空）'}"
+            "（应为法人及非法人组织、自然人或个体工商户）"
+        )
+    if kind == PERSON:
+        if not id_number:
+            raise RowError(f"自然人的{id_column}为空")
+        number = _person_number(ctx, id_type, id_number, id_column)
+        index = ctx.blind_index(number) if ctx.blind_index else None
+        return SubjectData(
+            natural_key=f"id:{index}" if index else "",  # "" until completed
+            kind=kind,
+            name=name,
+            id_number=number,
+            id_number_index=index,
+            region=region_of(number[:6]),
+        )
+
+    subject = SubjectData(natural_key="", kind=kind, name=name)
+    code = uscc.replace(" ", "")
+    if not code or is_no_uscc(code):
+        if kind != INDIVIDUAL_BUSINESS:
+            raise RowError(f"{uscc_column}为空或为 17 个 0 加 X，仅个体工商户可无统一社会信用代码")
+        if not registration_no:
+            raise RowError(
+                f"个体工商户无统一社会信用代码（17 个 0 加 X）时须填写{registration_column}"
+            )
+        reg = limited(
+            check_registration_no(registration_no, registration_column), registration_column, 30
+        )
+        subject.natural_key = f"reg:{reg}"
+        subject.registration_no = reg
+        subject.region = region_of(reg[:6])
+    else:
+        subject.uscc, subject.uscc_check_ok = check_uscc(code, uscc_column)
+        if not subject.uscc_check_ok:
+            warnings.append(f"{uscc_column} {subject.uscc} 校验位不符，按平台数据保留")
+        subject.natural_key = f"uscc:{subject.uscc}"
+        subject.region = subject.uscc[2:8]  # checked to be six digits
+        if registration_no:
+            try:
+                subject.registration_no = limited(
+                    check_registration_no(registration_no, registration_column),
+                    registration_column,
+                    30,
+                )
+            except RowError as exc:
+                warnings.append(f"{exc}，未保存")
+    if legal_representative:
+        subject.legal_representative = limited(legal_representative, "法定代表人", 100)
+    if id_number:
+        try:
+            subject.legal_representative_id = _person_number(ctx, id_type, id_number, id_column)
+        except RowError as exc:
+            warnings.append(f"法定代表人{exc}，未保存")
+    return subject
+
+
+# ---- records ------------------------------------------------------------------------------------
+
+
+def _authority_uscc(value: str, column: str, warnings: list[str]) -> str:
+    code, ok = check_uscc(required(value, column), column)
+    if not ok:
+        warnings.append(f"{column} {code} 校验位不符，按平台数据保留")
+    return code
+
+
+def _optional_uscc(value: str, column: str, warnings: list[str]) -> str | None:
+    return _authority_uscc(value, column, warnings) if value else None
+
+
+def _not_future(day: date, column: str, ctx: MapContext) -> date:
+    if day > ctx.today:
+        raise RowError(f"{column}晚于今天：{day.isoformat()}")
+    return day
+
+
+def _finish(
+    subject: SubjectData,
+    *,
+    natural_key: str,
+    type: str,
+    record_class: str,
+    title: str,
+    severity: str | None,
+    decided_on: date,
+    publish_min_until: date | None,
+    publish_max_until: date | None,
+    authority: str,
+    authority_uscc: str | None,
+    source_unit: str | None,
+    source_unit_uscc: str | None,
+    document_no: str,
+    details: dict[str, str],
+) -> RecordData:
+    """The record plus its content hash over everything the import writes (and the subject's
+    natural key), so a re-import of the same row is recognised and skipped."""
+    limited(natural_key, "自然键", 255)
+    decided = decided_on.isoformat()
+    min_until = publish_min_until.isoformat() if publish_min_until else None
+    max_until = publish_max_until.isoformat() if publish_max_until else None
+    # key order is fixed by each mapper, so the JSON (and the hash) is deterministic
+    encoded = details_json(details)
+    title = title[:200]
+    payload = "\x1f".join(
+        (
+            type,
+            record_class,
+            title,
+            severity or "",
+            decided,
+            min_until or "",
+            max_until or "",
+            authority,
+            authority_uscc or "",
+            source_unit or "",
+            source_unit_uscc or "",
+            document_no,
+            encoded,
+        )
+    )
+    digest = hashlib.sha256(payload.encode()).hexdigest()
+    return RecordData(
+        natural_key=natural_key,
+        type=type,
+        record_class=record_class,
+        title=title,
+        severity=severity,
+        decided_on=decided,
+        publish_min_until=min_until,
+        publish_max_until=max_until,
+        authority=authority,
+        authority_uscc=authority_uscc,
+        source_unit=source_unit,
+        source_unit_uscc=source_unit_uscc,
+        document_no=document_no,
+        details_json=encoded,
+        body_digest=digest,
+        content_hash=content_hash(subject.natural_key, digest) if subject.natural_key else "",
+    )
+
+
+def map_penalty(row: Row, line: int, ctx: MapContext) -> MappedRow:
+    """双公示 行政处罚 -> a penalty whose severity and publication window come from config."""
+    warnings: list[str] = []
+    subject = resolve_subject(
+        ctx,
+        warnings,
+        name=row["行政相对人名称"],
+        name_column="行政相对人名称",
+        category=row["行政相对人类别"],
+        category_column="行政相对人类别",
+        uscc=row["行政相对人代码_1(统一社会信用代码)"],
+        uscc_column="统一社会信用代码",
+        registration_no=row["行政相对人代码_2(工商注册号)"],
+        id_type=row["证件类型"],
+        id_number=row["证件号码"],
+        legal_representative=row["法定代表人"],
+    )
+    document_no = limited(
+        required(row["行政处罚决定书文号"], "行政处罚决定书文号"), "行政处罚决定书文号", 120
+    )
+    offence = required(row["违法行为类型"], "违法行为类型")
+    category = required(row["处罚类别"], "处罚类别")
+    for column in ("违法事实", "处罚依据", "处罚内容"):
+        required(row[column], column)
+    decided_on = _not_future(parse_date(row["处罚决定日期"], "处罚决定日期"), "处罚决定日期", ctx)
+    fine = parse_amount(row["罚款金额（万元）"], "罚款金额（万元）")
+    confiscated = parse_amount(
+        row["没收违法所得、没收非法财物的金额（万元）"], "没收违法所得、没收非法财物的金额（万元）"
+    )
+    valid_until = parse_optional_date(row["处罚有效期"], "处罚有效期")
+    feed_until = parse_optional_date(row["公示截止期"], "公示截止期")
+    if feed_until is not None and feed_until < decided_on:
+        raise RowError("公示截止期早于处罚决定日期")
+    authority = limited(required(row["处罚机关"], "处罚机关"), "处罚机关", 200)
+    authority_uscc = _authority_uscc(
+        row["处罚机关统一社会信用代码"], "处罚机关统一社会信用代码", warnings
+    )
+    source_unit = limited(row["数据来源单位"], "数据来源单位", 200) or None
+    source_unit_uscc = _optional_uscc(
+        row["数据来源单位统一社会信用代码"], "数据来源单位统一社会信用代码", warnings
+    )
+
+    severity, recognised = ctx.rules.penalty_severity(category, fine)
+    if not recognised:
+        warnings.append(f"未识别的处罚类别“{category}”，按{SEVERITY_LABELS[severity]}失信处理")
+    if "罚款" in category and fine is None:
+        warnings.append("处罚类别含罚款但罚款金额为空")
+    publish_min, publish_max = ctx.rules.window(severity, decided_on, feed_until)
+    record_class = SERIOUS_DISHONESTY if severity == SERIOUS else GENERAL_DISHONESTY
+    details = {
+        "违法行为类型": offence,
+        "违法事实": row["违法事实"],
+        "处罚依据": row["处罚依据"],
+        "处罚类别": category,
+        "处罚内容": row["处罚内容"],
+        "罚款金额（万元）": amount_text(fine) if fine is not None else "",
+        "没收违法所得、没收非法财物的金额（万元）": (
+            amount_text(confiscated) if confiscated is not None else ""
+        ),
+        "暂扣或吊销证照名称及编号": row["暂扣或吊销证照名称及编号"],
+        "处罚有效期": valid_until.isoformat() if valid_until else "",
+        "公示截止期": feed_until.isoformat() if feed_until else "",
+        "备注": row["备注"],
+    }
+    record = _finish(
+        subject,
+        natural_key=f"penalty|{document_no}|{authority_uscc}",
+        type=PENALTY,
+        record_class=record_class,
+        title=f"行政处罚：{offence}",
+        severity=severity,
+        decided_on=decided_on,
+        publish_min_until=publish_min,
+        publish_max_until=publish_max,
+        authority=authority,
+        authority_uscc=authority_uscc,
+        source_unit=source_unit,
+        source_unit_uscc=source_unit_uscc,
+        document_no=document_no,
+        details=details,
+    )
+    return MappedRow(line, subject, record, warnings)
+
+
+def map_licence(row: Row, line: int, ctx: MapContext) -> MappedRow:
+    """双公示 行政许可 -> basic information, shown until 有效期至 (none for 长期)."""
+    warnings: list[str] = []
+    subject = resolve_subject(
+        ctx,
+        warnings,
+        name=row["行政相对人名称"],
+        name_column="行政相对人名称",
+        category=row["行政相对人类别"],
+        category_column="行政相对人类别",
+        uscc=row["行政相对人代码_1(统一社会信用代码)"],
+        uscc_column="统一社会信用代码",
+        registration_no=row["行政相对人代码_2(工商注册号)"],
+        id_type=row["证件类型"],
+        id_number=row["证件号码"],
+        legal_representative=row["法定代表人"],
+    )
+    document_name = required(row["行政许可决定文书名称"], "行政许可决定文书名称")
+    document_no = limited(
+        required(row["行政许可决定文书号"], "行政许可决定文书号"), "行政许可决定文书号", 120
+    )
+    category = row["许可类别"]
+    if category not in LICENCE_CATEGORIES:
+        raise RowError(
+            f"许可类别无效：{category or '（空）'}（应为普通、特许、认可、核准、登记或其他）"
+        )
+    required(row["许可内容"], "许可内容")
+    decided_on = _not_future(parse_date(row["许可决定日期"], "许可决定日期"), "许可决定日期", ctx)
+    valid_from = parse_optional_date(row["有效期自"], "有效期自")
+    valid_to = parse_optional_date(row["有效期至"], "有效期至")
+    long_term = valid_to is not None and valid_to in ctx.rules.long_term_dates
+    if valid_to is not None and not long_term and valid_to < (valid_from or decided_on):
+        raise RowError("有效期至早于有效期自")
+    authority = limited(required(row["许可机关"], "许可机关"), "许可机关", 200)
+    authority_uscc = _authority_uscc(
+        row["许可机关统一社会信用代码"], "许可机关统一社会信用代码", warnings
+    )
+    source_unit = limited(row["数据来源单位"], "数据来源单位", 200) or None
+    source_unit_uscc = _optional_uscc(
+        row["数据来源单位统一社会信用代码"], "数据来源单位统一社会信用代码", warnings
+    )
+    certificate = row["许可证书名称"]
+    details = {
+        "行政许可决定文书名称": document_name,
+        "许可类别": category,
+        "许可证书名称": certificate,
+        "许可编号": row["许可编号"],
+        "许可内容": row["许可内容"],
+        "有效期自": valid_from.isoformat() if valid_from else "",
+        "有效期至": "长期" if long_term else (valid_to.isoformat() if valid_to else ""),
+        "备注": row["备注"],
+    }
+    record = _finish(
+        subject,
+        natural_key=f"licence|{document_no}|{authority_uscc}",
+        type=LICENCE,
+        record_class=BASIC,
+        title=f"行政许可：{certificate or document_name}",
+        severity=None,
+        decided_on=decided_on,
+        publish_min_until=None,
+        publish_max_until=None if long_term else valid_to,
+        authority=authority,
+        authority_uscc=authority_uscc,
+        source_unit=source_unit,
+        source_unit_uscc=source_unit_uscc,
+        document_no=document_no,
+        details=details,
+    )
+    return MappedRow(line, subject, record, warnings)
+
+
+def map_list_entry(row: Row, line: int, ctx: MapContext) -> MappedRow:
+    """红名单 (positive) / 黑名单 (serious dishonesty), shown until 移出日期 if any."""
+    warnings: list[str] = []
+    subject = resolve_subject(
+        ctx,
+        warnings,
+        name=row["主体名称"],
+        name_column="主体名称",
+        category=row["主体类别"],
+        category_column="主体类别",
+        uscc=row["统一社会信用代码"],
+        uscc_column="统一社会信用代码",
+        id_number=row["证件号码"],
+    )
+    list_name = row["名单类型"]
+    record_type = LIST_TYPES.get(list_name)
+    if record_type is None:
+        raise RowError(f"名单类型无效：{list_name or '（空）'}（应为红名单或黑名单）")
+    reason = required(row["列入原因"], "列入原因")
+    authority = limited(required(row["认定部门"], "认定部门"), "认定部门", 200)
+    document_no = limited(required(row["认定文号"], "认定文号"), "认定文号", 120)
+    listed_on = _not_future(parse_date(row["列入日期"], "列入日期"), "列入日期", ctx)
+    removed_on = parse_optional_date(row["移出日期"], "移出日期")
+    if removed_on is not None and removed_on < listed_on:
+        raise RowError("移出日期早于列入日期")
+    black = record_type == BLACK_LIST
+    record = _finish(
+        subject,
+        natural_key=f"list|{document_no}|{list_name}",
+        type=record_type,
+        record_class=SERIOUS_DISHONESTY if black else POSITIVE,
+        title=f"{list_name}：{reason}",
+        severity=SERIOUS if black else None,
+        decided_on=listed_on,
+        publish_min_until=ctx.rules.min_until(SERIOUS, listed_on) if black else None,
+        publish_max_until=removed_on,
+        authority=authority,
+        authority_uscc=None,
+        source_unit=None,
+        source_unit_uscc=None,
+        document_no=document_no,
+        details={
+            "名单类型": list_name,
+            "列入原因": reason,
+            "移出日期": removed_on.isoformat() if removed_on else "",
+        },
+    )
+    return MappedRow(line, subject, record, warnings)
+
+
+def map_honour(row: Row, line: int, ctx: MapContext) -> MappedRow:
+    """Honour titles (劳动模范, 先进工作者, 三八红旗手, 诚信典型): positive information."""
+    warnings: list[str] = []
+    subject = resolve_subject(
+        ctx,
+        warnings,
+        name=row["姓名或名称"],
+        name_column="姓名或名称",
+        category=row["主体类别"],
+        category_column="主体类别",
+        uscc=row["统一社会信用代码"],
+        uscc_column="统一社会信用代码",
+        id_number=row["证件号码"],
+    )
+    honour = limited(required(row["荣誉称号"], "荣誉称号"), "荣誉称号", 200)
+    authority = limited(required(row["授予机关"], "授予机关"), "授予机关", 200)
+    document_no = limited(required(row["授予文号"], "授予文号"), "授予文号", 120)
+    granted_on = _not_future(parse_date(row["授予日期"], "授予日期"), "授予日期", ctx)
+    valid_to = parse_optional_date(row["有效期至"], "有效期至")
+    if valid_to is not None and valid_to < granted_on:
+        raise RowError("有效期至早于授予日期")
+    record = _finish(
+        subject,
+        # (授予文号, holder): the holder by its subject key, i.e. a blind index for a person
+        natural_key=f"honour|{document_no}|{subject.natural_key or SUBJECT_KEY}",
+        type=HONOUR,
+        record_class=POSITIVE,
+        title=honour,
+        severity=None,
+        decided_on=granted_on,
+        publish_min_until=None,
+        publish_max_until=valid_to,
+        authority=authority,
+        authority_uscc=None,
+        source_unit=None,
+        source_unit_uscc=None,
+        document_no=document_no,
+        details={"荣誉称号": honour, "有效期至": valid_to.isoformat() if valid_to else ""},
+    )
+    return MappedRow(line, subject, record, warnings)
+
+
+@dataclass(frozen=True)
+class FeedFormat:
+    """A kind of platform file: its label, the headers it must and may have, its mapper."""
+
+    kind: str
+    label: str
+    required_headers: tuple[str, ...]
+    optional_headers: tuple[str, ...]
+    mapper: Callable[[Row, int, MapContext], MappedRow]
+
+
+FORMATS: dict[str, FeedFormat] = {
+    "penalties": FeedFormat(
+        kind="penalties",
+        label="双公示 行政处罚",
+        required_headers=(
+            "行政相对人名称",
+            "行政相对人类别",
+            "行政相对人代码_1(统一社会信用代码)",
+            "行政相对人代码_2(工商注册号)",
+            "法定代表人",
+            "证件类型",
+            "证件号码",
+            "行政处罚决定书文号",
+            "违法行为类型",
+            "违法事实",
+            "处罚依据",
+            "处罚类别",
+            "处罚内容",
+            "罚款金额（万元）",
+            "没收违法所得、没收非法财物的金额（万元）",
+            "暂扣或吊销证照名称及编号",
+            "处罚决定日期",
+            "处罚有效期",
+            "公示截止期",
+            "处罚机关",
+            "处罚机关统一社会信用代码",
+            "数据来源单位",
+            "数据来源单位统一社会信用代码",
+        ),
+        optional_headers=("备注",),
+        mapper=map_penalty,
+    ),
+    "licences": FeedFormat(
+        kind="licences",
+        label="双公示 行政许可",
+        required_headers=(
+            "行政相对人名称",
+            "行政相对人类别",
+            "行政相对人代码_1(统一社会信用代码)",
+            "法定代表人",
+            "证件类型",
+            "证件号码",
+            "行政许可决定文书名称",
+            "行政许可决定文书号",
+            "许可类别",
+            "许可证书名称",
+            "许可编号",
+            "许可内容",
+            "许可决定日期",
+            "有效期自",
+            "有效期至",
+            "许可机关",
+            "许可机关统一社会信用代码",
+            "数据来源单位",
+            "数据来源单位统一社会信用代码",
+        ),
+        optional_headers=("行政相对人代码_2(工商注册号)", "备注"),
+        mapper=map_licence,
+    ),
+    "lists": FeedFormat(
+        kind="lists",
+        label="红名单 / 黑名单",
+        required_headers=(
+            "主体名称",
+            "主体类别",
+            "统一社会信用代码",
+            "证件号码",
+            "名单类型",
+            "列入原因",
+            "认定部门",
+            "认定文号",
+            "列入日期",
+        ),
+        optional_headers=("移出日期",),
+        mapper=map_list_entry,
+    ),
+    "honours": FeedFormat(
+        kind="honours",
+        label="荣誉称号",
+        required_headers=(
+            "姓名或名称",
+            "主体类别",
+            "统一社会信用代码",
+            "证件号码",
+            "荣誉称号",
+            "授予机关",
+            "授予文号",
+            "授予日期",
+        ),
+        optional_headers=("有效期至",),
+        mapper=map_honour,
+    ),
+}
+KINDS = tuple(FORMATS)

@@ -1,0 +1,212 @@
+"""Reading a platform file: encoding, header check, and batches of checked and mapped rows.
+
+This module is what a parsing worker process imports, so it stays free of database, cache
+and key material: rows of persons come back without their blind index, which the importer
+adds (MappedRow.complete).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gc
+import operator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+from credit.ingest.fields import RowError
+from credit.ingest.mapping import FORMATS, FeedFormat, MapContext, MappedRow
+from credit.ingest.rules import RecordRules
+
+READ_CHUNK = 1 << 20
+
+
+class ImportRefused(Exception):
+    """The whole file is refused (wrong headers, unreadable encoding); nothing was written."""
+
+
+@dataclass
+class FileFacts:
+    codec: str
+    label: str
+    newlines: int
+    has_nul: bool
+
+
+def detect_encoding(path: Path) -> FileFacts:
+    """Codec, its label, newline count and NUL presence, in one pass. UTF-8 (with or without
+    BOM) if the whole file decodes strictly, else GB18030, which must then decode strictly."""
+    newlines = 0
+    has_nul = False
+    with path.open("rb") as handle:
+        head = handle.read(3)
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
+        utf8 = True
+        for chunk in iter(lambda: handle.read(READ_CHUNK), b""):
+            newlines += chunk.count(b"\n")
+            has_nul = has_nul or b"\x00" in chunk
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+        if utf8:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8 = False
+        if utf8:
+            label = "UTF-8（带 BOM）" if head == codecs.BOM_UTF8 else "UTF-8"
+            return FileFacts("utf-8-sig", label, newlines, has_nul)
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("gb18030")("strict")
+        offset = 0
+        try:
+            for chunk in iter(lambda: handle.read(READ_CHUNK), b""):
+                decoder.decode(chunk)
+                offset += len(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise ImportRefused(
+                "无法识别文件编码：既不是 UTF-8 也不是 GB18030"
+                f"（第 {offset + exc.start} 字节附近），整个文件未导入"
+            ) from None
+    return FileFacts("gb18030", "GB18030", newlines, has_nul)
+
+
+def _without_nul(handle: IO[str]) -> Iterator[str]:
+    """PostgreSQL text cannot hold NUL; a stray one must not abort a whole batch."""
+    for line in handle:
+        yield line.replace("\x00", "") if "\x00" in line else line
+
+
+@dataclass
+class ParsedBatch:
+    rows_read: int = 0
+    mapped: list[MappedRow] = field(default_factory=list)
+    rejects: list[tuple[int, str, list[str]]] = field(default_factory=list)
+    raw: dict[int, list[str]] = field(default_factory=dict)
+
+
+class FeedReader:
+    """The CSV side of an import: header check, then batches of mapped rows and rejects."""
+
+    def __init__(self, fmt: FeedFormat, path: Path, facts: FileFacts, ctx: MapContext) -> None:
+        self.fmt = fmt
+        self.ctx = ctx
+        self.handle = path.open(encoding=facts.codec, newline="")
+        self.reader = csv.reader(_without_nul(self.handle) if facts.has_nul else self.handle)
+        self.last_line = 0
+        self.header: list[str] = []
+        self.names: tuple[str, ...] = ()
+        self.pick: Callable[[list[str]], tuple[str, ...]] = operator.itemgetter(0)
+        self.absent: dict[str, str] = {}
+
+    def read_header(self) -> None:
+        try:
+            header = next(self.reader)
+        except StopIteration:
+            raise ImportRefused("文件为空，整个文件未导入") from None
+        self.last_line = self.reader.line_num
+        self.header = header
+        names = [name.strip().lstrip("\ufeff").strip() for name in header]
+        known = set(self.fmt.required_headers) | set(self.fmt.optional_headers)
+        duplicated = sorted({n for n in names if n in known and names.count(n) > 1})
+        if duplicated:
+            raise ImportRefused(f"表头中的列重复：{'、'.join(duplicated)}，整个文件未导入")
+        missing = [name for name in self.fmt.required_headers if name not in names]
+        if missing:
+            raise ImportRefused(
+                f"{self.fmt.label}文件缺少必需的列：{'、'.join(missing)}，整个文件未导入"
+                "（表头须与平台格式一致）"
+            )
+        columns = {name: i for i, name in enumerate(names) if name in known}
+        self.names = tuple(columns)
+        self.pick = operator.itemgetter(*columns.values())
+        self.absent = {name: "" for name in known if name not in columns}
+
+    def next_batch(self, size: int, *, keep_raw: bool = True) -> ParsedBatch:
+        """Up to `size` rows: mapped, or rejected with the reason. `keep_raw` keeps the columns
+        of mapped rows too, in case the database refuses one (a worker does not send them:
+        `read_raw_rows` finds them again)."""
+        batch = ParsedBatch()
+        width = len(self.header)
+        mapper, names, pick, absent = self.fmt.mapper, self.names, self.pick, self.absent
+        for values in self.reader:
+            line = self.last_line + 1
+            self.last_line = self.reader.line_num
+            if not any(value.strip() for value in values):
+                continue  # blank line
+            batch.rows_read += 1
+            if len(values) != width:
+                batch.rejects.append(
+                    (line, f"列数与表头不符（{len(values)} 列，应为 {width} 列）", values)
+                )
+            else:
+                try:
+                    row = dict(zip(names, map(str.strip, pick(values)), strict=True))
+                    row.update(absent)
+                    batch.mapped.append(mapper(row, line, self.ctx))
+                    if keep_raw:
+                        batch.raw[line] = values
+                except RowError as exc:
+                    batch.rejects.append((line, str(exc), values))
+            if batch.rows_read >= size:
+                break
+        return batch
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+# ---- the parsing worker process -------------------------------------------------------------
+
+_worker_reader: FeedReader | None = None
+
+
+def worker_start(kind: str, path: Path, facts: FileFacts, rules: RecordRules, today: date) -> None:
+    """Process-pool initializer: open the file and skip its (already checked) header. The
+    worker makes no reference cycles, so the cyclic collector would only cost time."""
+    global _worker_reader
+    gc.disable()
+    _worker_reader = FeedReader(FORMATS[kind], path, facts, MapContext(rules=rules, today=today))
+    _worker_reader.read_header()
+
+
+def worker_next_batch(size: int) -> tuple[int, list[tuple[Any, ...]], list[Any], dict[int, Any]]:
+    """The next batch in wire form (see MappedRow.to_wire)."""
+    assert _worker_reader is not None
+    batch = _worker_reader.next_batch(size, keep_raw=False)
+    return (
+        batch.rows_read,
+        [mapped.to_wire() for mapped in batch.mapped],
+        batch.rejects,
+        batch.raw,
+    )
+
+
+def read_raw_rows(path: Path, facts: FileFacts, lines: set[int]) -> dict[int, list[str]]:
+    """The original columns of the rows starting at `lines` (numbered as FeedReader does)."""
+    found: dict[int, list[str]] = {}
+    with path.open(encoding=facts.codec, newline="") as handle:
+        rows = csv.reader(_without_nul(handle) if facts.has_nul else handle)
+        last = 0
+        for values in rows:
+            line = last + 1
+            last = rows.line_num
+            if line in lines:
+                found[line] = values
+                if len(found) == len(lines):
+                    break
+    return found
+
+
+def batch_from_wire(
+    wire: tuple[int, list[tuple[Any, ...]], list[Any], dict[int, Any]],
+) -> ParsedBatch:
+    rows_read, mapped, rejects, raw = wire
+    return ParsedBatch(rows_read, [MappedRow.from_wire(t) for t in mapped], rejects, raw)

@@ -1,0 +1,111 @@
+"""Record rules from config/records.toml: penalty severity and publication windows (DESIGN.md §3).
+
+Officials change these numbers, so the importer reads them from config instead of code. The
+windows follow NDRC 令第36号 and are counted from the decision date.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from credit.calendar_dates import add_months as _add_months
+from credit.models import Severity
+from server.settings import CONFIG_DIR
+
+# Feeds repeat the same decision dates many times; date arithmetic is worth caching.
+add_months = lru_cache(maxsize=16384)(_add_months)
+
+# Severities as plain strings (Severity values): the importer compares them once per row.
+MINOR, GENERAL, SERIOUS = Severity.MINOR.value, Severity.GENERAL.value, Severity.SERIOUS.value
+SEVERITY_ORDER = {MINOR: 0, GENERAL: 1, SERIOUS: 2}
+
+
+@dataclass(frozen=True)
+class Window:
+    min_months: int
+    max_months: int
+
+
+@dataclass(frozen=True)
+class RecordRules:
+    windows: dict[str, Window]
+    serious_fine_wan: Decimal
+    default_severity: str
+    # (keyword, severity), longest keyword first so the most specific one is tried first
+    severity_keywords: tuple[tuple[str, str], ...]
+    long_term_dates: frozenset[date]
+
+    def penalty_severity(self, category: str, fine_wan: Decimal | None) -> tuple[str, bool]:
+        """(severity, recognised): the most severe keyword found in 处罚类别; a large fine makes
+        any penalty serious. Unrecognised categories get the configured default."""
+        found: str | None = None
+        for keyword, severity in self.severity_keywords:
+            if keyword in category and (
+                found is None or SEVERITY_ORDER[severity] > SEVERITY_ORDER[found]
+            ):
+                found = severity
+        recognised = found is not None
+        severity = found if found is not None else self.default_severity
+        if fine_wan is not None and fine_wan >= self.serious_fine_wan:
+            severity = SERIOUS
+        return severity, recognised
+
+    def window(self, severity: str, decided_on: date, feed_until: date | None) -> tuple[date, date]:
+        """(publish_min_until, publish_max_until). The feed's 公示截止期 is used when given, but
+        kept inside [decided_on + min, decided_on + max]."""
+        window = self.windows[severity]
+        min_until = add_months(decided_on, window.min_months)
+        cap = add_months(decided_on, window.max_months)
+        if feed_until is None:
+            return min_until, cap
+        return min_until, max(min_until, min(feed_until, cap))
+
+    def min_until(self, severity: str, decided_on: date) -> date:
+        return add_months(decided_on, self.windows[severity].min_months)
+
+
+def _severity(value: str, where: str) -> str:
+    try:
+        return Severity(value).value
+    except ValueError as exc:
+        raise ValueError(f"config/records.toml: {where} 的严重程度无效：{value!r}") from exc
+
+
+def parse_rules(data: dict) -> RecordRules:  # type: ignore[type-arg]
+    windows = {}
+    for severity in Severity:
+        section = data["publication"][severity.value]
+        window = Window(int(section["min_months"]), int(section["max_months"]))
+        windows[severity.value] = window
+        if window.min_months > window.max_months:
+            raise ValueError(f"config/records.toml: publication.{severity.value} 最短期长于最长期")
+    penalty = data["penalty"]
+    keywords = sorted(
+        (
+            (keyword, _severity(value, f"penalty.severity_keywords.{keyword}"))
+            for keyword, value in penalty["severity_keywords"].items()
+        ),
+        key=lambda item: -len(item[0]),
+    )
+    return RecordRules(
+        windows=windows,
+        serious_fine_wan=Decimal(str(penalty["serious_fine_wan"])),
+        default_severity=_severity(penalty["default_severity"], "penalty.default_severity"),
+        severity_keywords=tuple(keywords),
+        long_term_dates=frozenset(
+            date.fromisoformat(value) for value in data["licence"]["long_term_dates"]
+        ),
+    )
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: Path | None = None) -> RecordRules:
+    """The rules in config/records.toml (read once per process)."""
+    path = path or CONFIG_DIR / "records.toml"
+    with path.open("rb") as handle:
+        return parse_rules(tomllib.load(handle))
