@@ -14,7 +14,7 @@ from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
 from miniprogram_api import auth, credit, health, uploads
 from miniprogram_api.common import json_body
-from server import audit
+from server import audit, notifications
 from server.errors import ApiError
 from server.runtime import Runtime, start_runtime, stop_runtime
 from server.settings import Settings, load_settings
@@ -87,15 +87,16 @@ async def _start(app: Sanic, _loop: Any = None) -> None:
             app.ctx.settings, apply_migrations=app.ctx.migrate_on_start
         )
     rt: Runtime = app.ctx.runtime
-    app.ctx.stop_drainer = asyncio.Event()
-    app.ctx.drainer = asyncio.create_task(
-        audit.run_drainer(rt.redis, rt.keys, app.ctx.stop_drainer)
-    )
+    app.ctx.stop_background = asyncio.Event()
+    app.ctx.background = [
+        asyncio.create_task(audit.run_drainer(rt.redis, rt.keys, app.ctx.stop_background)),
+        asyncio.create_task(notifications.run_outbox(rt.wechat, app.ctx.stop_background)),
+    ]
 
 
 async def _stop(app: Sanic, _loop: Any = None) -> None:
-    app.ctx.stop_drainer.set()
-    await app.ctx.drainer
+    app.ctx.stop_background.set()
+    await asyncio.gather(*app.ctx.background)
     if app.ctx.owns_runtime and app.ctx.runtime is not None:
         await stop_runtime(app.ctx.runtime)
         app.ctx.runtime = None

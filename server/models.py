@@ -110,3 +110,25 @@ class Upload(Model):
 
     class Meta:
         table = "upload"
+
+
+class OutboxMessage(Model):
+    """A WeChat message committed with the change it reports, sent later by the outbox worker,
+    so nothing is lost when WeChat fails or the process dies between commit and send."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=30, default="subscribe_message")
+    openid = fields.CharField(max_length=64)
+    template_id = fields.CharField(max_length=64)
+    page = fields.CharField(max_length=200, null=True)
+    data = fields.JSONField(default=dict)
+    status = fields.CharField(max_length=10, default="pending", db_index=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    claimed_until = fields.DatetimeField(null=True)
+    last_error = fields.CharField(max_length=200, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_message"
