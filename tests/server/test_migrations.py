@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tortoise import connections
+from tortoise.context import TortoiseContext
 from tortoise.migrations.api.migrate import migrate
 
 from server.db import tortoise_config
@@ -34,7 +35,8 @@ async def test_migrations_build_every_table(runtime):
 async def test_applying_again_changes_nothing(runtime, settings):
     conn = connections.get("default")
     before = await conn.execute_query_dict("SELECT app, name FROM tortoise_migrations")
-    await migrate(config=tortoise_config(settings.database_url))
+    async with TortoiseContext():  # its own connection, closed on the way out
+        await migrate(config=tortoise_config(settings.database_url))
     after = await conn.execute_query_dict("SELECT app, name FROM tortoise_migrations")
     assert len(after) == len(before)
 
