@@ -1,0 +1,1 @@
+"""Load and speed benchmarks (not part of the test run): `python -m bench <name> [options]`."""
