@@ -789,7 +789,7 @@ async def run(args: argparse.Namespace) -> int:
     children: list[Child] = []
     redis = Redis.from_url(f"{REDIS_BASE}/{args.redis_db}", decode_responses=False)
     db_name = args.reuse_db or f"alxa_bench_{secrets.token_hex(4)}"
-    created_db = False
+    created_db = loaded = False
     result: dict[str, Any] = {
         "started_at": started_at.isoformat(timespec="seconds"),
         "command": "python -m bench http " + " ".join(args.argv),
@@ -854,6 +854,7 @@ async def run(args: argparse.Namespace) -> int:
             finally:
                 await conn.close()
             result["load_seconds"] = {k: round(v, 1) for k, v in timings.items()}
+            loaded = True
             if args.keep_db:
                 await write_meta(
                     dsn.replace("postgres://", "postgresql://", 1),
@@ -1026,10 +1027,11 @@ async def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             await redis.flushdb()
         await redis.aclose()
-        if created_db and not args.keep_db:
+        kept = args.reuse_db or (args.keep_db and loaded)
+        if created_db and not kept:  # a half-loaded database is never kept
             with contextlib.suppress(Exception):
                 await admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        if args.keep_db or args.reuse_db:
+        if kept:
             say(f"\ndatabase kept: {db_name} (rerun with --reuse-db {db_name})")
         shutil.rmtree(workdir, ignore_errors=True)
 
