@@ -5,14 +5,15 @@ change (server.cache.invalidate_subjects)."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from redis.asyncio import Redis
 from tortoise.expressions import Q
 
+from credit.applications.rules import repair_eligibility
 from credit.calendar_dates import now_iso, seconds_until_end_of, today
-from credit.models import Record, RecordClass, RecordStatus, RecordType, Subject, SubjectKind
+from credit.models import Record, RecordClass, RecordStatus, Subject, SubjectKind
 from credit.scoring import ScoringRules, default_rules
 from server.cache import Keys
 from server.errors import Invalid, NotFound
@@ -20,7 +21,6 @@ from server.security.crypto import FieldCipher, mask_id_number, mask_name
 
 Audience = Literal["self", "public"]
 PUBLIC_KINDS = (SubjectKind.ENTERPRISE, SubjectKind.INDIVIDUAL_BUSINESS)
-NEGATIVE_TYPES = (RecordType.PENALTY, RecordType.BLACK_LIST)
 MAX_CACHE_SECONDS = 3600
 ID_NUMBER_FIELD = "subject.id_number"
 
@@ -37,13 +37,8 @@ def is_shown(record: Record, audience: Audience, on: date) -> bool:
 
 
 def is_repairable(record: Record, on: date) -> bool:
-    """Past its minimum publication period; the full eligibility rules live with repair."""
-    return (
-        record.type in NEGATIVE_TYPES
-        and record.status == RecordStatus.PUBLISHED
-        and record.publish_min_until is not None
-        and record.publish_min_until <= on
-    )
+    """Eligible for repair, here or in the national system (the eligibility call says which)."""
+    return repair_eligibility(record, on).eligible
 
 
 def record_json(record: Record, on: date) -> dict[str, Any]:
@@ -97,7 +92,13 @@ async def build_view(
     for record in shown:
         grouped[str(record.record_class)].append(record_json(record, on))
     ttl = MAX_CACHE_SECONDS
+    # The view changes when a shown record leaves its window, or becomes repairable.
     ends = [r.publish_max_until for r in shown if r.publish_max_until is not None]
+    ends += [
+        r.publish_min_until - timedelta(days=1)
+        for r in shown
+        if r.publish_min_until is not None and r.publish_min_until > on
+    ]
     if ends:
         ttl = min(ttl, seconds_until_end_of(min(ends)))
     view = {

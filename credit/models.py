@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -104,3 +105,21 @@ class Record(Model):
     class Meta:
         table = "record"
         indexes = (("subject_id", "status"),)
+
+
+class SubjectOperator(Model):
+    """A user who acts for an organisation subject (法定代表人 or 经办人): may register its
+    information and apply to repair or object to its records."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
+        "credit.User", related_name="operated_subjects", on_delete=fields.RESTRICT
+    )
+    subject: fields.ForeignKeyRelation[Subject] = fields.ForeignKeyField(
+        "credit.Subject", related_name="operators", on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "subject_operator"
+        unique_together = (("user_id", "subject_id"),)

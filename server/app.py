@@ -12,7 +12,7 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
-from miniprogram_api import auth, credit, health, uploads
+from miniprogram_api import applications, auth, credit, health, review, uploads
 from miniprogram_api.common import json_body
 from server import audit, notifications
 from server.errors import ApiError
@@ -65,7 +65,7 @@ def create_app(
     app.ctx.owns_runtime = runtime is None
     app.ctx.migrate_on_start = migrate_on_start
 
-    for blueprint in (health.bp, auth.bp, credit.bp, uploads.bp):
+    for blueprint in (health.bp, auth.bp, credit.bp, uploads.bp, applications.bp, review.bp):
         app.blueprint(blueprint)
 
     @app.get("/openapi.json")

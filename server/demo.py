@@ -20,6 +20,7 @@ from credit.models import (
     Severity,
     Subject,
     SubjectKind,
+    SubjectOperator,
 )
 from server.cache import invalidate_subjects
 from server.models import Consent, IdentityBinding, User
@@ -67,6 +68,8 @@ async def seed_demo(rt: Runtime) -> None:
         "行政许可：食品经营许可证", date(2025, 3, 1), None, None, None,
     )  # fmt: skip
     touched.add(enterprise.id)
+    merchant = await User.get(openid=f"{DEMO_OPENID_PREFIX}merchant")
+    await SubjectOperator.get_or_create(user_id=merchant.id, subject_id=enterprise.id)
     await invalidate_subjects(rt.redis, rt.keys, touched)
     log.info("demo users and data are in place (codes demo-citizen, demo-merchant, ...)")
 

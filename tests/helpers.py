@@ -4,7 +4,75 @@ from __future__ import annotations
 
 import uuid
 
+from stdnum.cn import ric
+
+_serial = iter(range(100, 999))
+
 
 def unique_code(name: str = "citizen") -> str:
     """A fresh demo login: any demo-<name> the demo data does not know is a new citizen."""
     return f"demo-{name}-{uuid.uuid4().hex[:8]}"
+
+
+def fresh_id_number(birth: str = "19880808") -> str:
+    base = f"152922{birth}{next(_serial):03d}"
+    return base + ric.calc_check_digit(base + "0")  # stdnum takes the full 18 characters
+
+
+async def start(client, headers, name="乌云", id_number=None, consent=True):  # type: ignore[no-untyped-def]
+    """Starts identity verification (consent + getverifyid)."""
+    return await client.post(
+        "/api/v1/me/identity/verify-session",
+        headers=headers,
+        json={"name": name, "id_number": id_number or fresh_id_number(), "consent": consent},
+    )
+
+
+async def bind(client, headers, name="乌云", id_number=None):  # type: ignore[no-untyped-def]
+    """Binds the logged-in user to a fresh person (the fake face check passes)."""
+    started = await start(client, headers, name=name, id_number=id_number)
+    assert started.status_code == 200, started.text
+    return await client.post(
+        "/api/v1/me/identity", headers=headers, json={"verify_id": started.json()["verify_id"]}
+    )
+
+
+async def bound_citizen(client, login):  # type: ignore[no-untyped-def]
+    """A new citizen with a bound identity: (headers, user id, person subject id, openid)."""
+    from server.models import IdentityBinding, User
+
+    code = unique_code()
+    headers = await login(code)
+    bound = await bind(client, headers)
+    assert bound.status_code == 200, bound.text
+    me = (await client.get("/api/v1/me", headers=headers)).json()
+    binding = await IdentityBinding.get(user_id=me["id"])
+    user = await User.get(id=me["id"])
+    return headers, me["id"], binding.subject_id, user.openid
+
+
+async def make_record(subject_id: int, **overrides):  # type: ignore[no-untyped-def]
+    """A published general penalty decided 150 days ago: past its 3-month minimum period."""
+    from datetime import timedelta
+
+    from credit.calendar_dates import add_months, today
+    from credit.models import Record
+
+    decided_on = overrides.pop("decided_on", today() - timedelta(days=150))
+    key = f"test|{uuid.uuid4().hex}"
+    values = {
+        "subject_id": subject_id,
+        "record_class": "general_dishonesty",
+        "type": "penalty",
+        "title": "行政处罚：测试违法行为",
+        "severity": "general",
+        "decided_on": decided_on,
+        "publish_min_until": add_months(decided_on, 3),
+        "publish_max_until": add_months(decided_on, 12),
+        "authority": "阿拉善左旗交通运输局",
+        "document_no": key,
+        "natural_key": key,
+        "content_hash": key,
+    }
+    values.update(overrides)
+    return await Record.create(**values)

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from tortoise import connections
 
-from tests.helpers import unique_code
-from tests.miniprogram_api.test_identity import bind, fresh_id_number
+from tests.helpers import bind, fresh_id_number, unique_code
 
 GARBAGE_BODIES: list[bytes] = [
     b"",
@@ -54,12 +53,13 @@ def concrete_paths(path: str) -> list[str]:
 async def test_every_endpoint_answers_bad_input_with_a_4xx_never_a_500(app, client, login):
     citizen = await login("demo-citizen")
     newcomer = await login(unique_code())
+    reviewer = await login("demo-reviewer")
     routes = api_routes(app)
     assert len(routes) >= 11  # every endpoint of the foundation is in the sweep
     failures = []
     for method, template in routes:
         for path in concrete_paths(template):
-            for headers in ({}, citizen, newcomer, {"Authorization": "Bearer \x00"}):
+            for headers in ({}, citizen, newcomer, reviewer, {"Authorization": "Bearer \x00"}):
                 for body in GARBAGE_BODIES:
                     response = await client.request(
                         method,

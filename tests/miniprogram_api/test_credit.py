@@ -81,7 +81,7 @@ async def test_only_records_in_their_publication_window_are_shown(client, login,
 
 async def test_black_list_forces_grade_d(client, login, redis, keys):
     headers = await login(unique_code())
-    from tests.miniprogram_api.test_identity import bind
+    from tests.helpers import bind
 
     assert (await bind(client, headers)).status_code == 200
     subject_id = await citizen_subject_id(headers, client)
@@ -145,7 +145,7 @@ async def test_every_read_is_audited_and_listed_to_the_subject(client, login, re
 
 
 async def test_user_a_cannot_read_user_bs_credit_or_queries(client, login):
-    from tests.miniprogram_api.test_identity import bind
+    from tests.helpers import bind
 
     a = await login(unique_code("a"))
     b = await login(unique_code("b"))

@@ -6,30 +6,7 @@ from stdnum.cn import ric
 
 from credit.models import Subject
 from server.models import Consent, IdentityBinding
-from tests.helpers import unique_code
-
-_serial = iter(range(100, 999))
-
-
-def fresh_id_number(birth: str = "19880808") -> str:
-    base = f"152922{birth}{next(_serial):03d}"
-    return base + ric.calc_check_digit(base + "0")  # stdnum takes the full 18 characters
-
-
-async def start(client, headers, name="乌云", id_number=None, consent=True):
-    return await client.post(
-        "/api/v1/me/identity/verify-session",
-        headers=headers,
-        json={"name": name, "id_number": id_number or fresh_id_number(), "consent": consent},
-    )
-
-
-async def bind(client, headers, name="乌云", id_number=None):
-    started = await start(client, headers, name=name, id_number=id_number)
-    assert started.status_code == 200, started.text
-    return await client.post(
-        "/api/v1/me/identity", headers=headers, json={"verify_id": started.json()["verify_id"]}
-    )
+from tests.helpers import bind, fresh_id_number, start, unique_code
 
 
 async def test_full_binding_flow_records_consent_and_masks(client, login, fake_wechat, cipher):

@@ -1,0 +1,97 @@
+"""Applications a subject makes about its own record: voluntary registration (自愿注册), credit
+repair (信用修复) and objection (异议), and the history of every status change."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class ApplicationKind(StrEnum):
+    REGISTRATION = "registration"
+    REPAIR = "repair"
+    OBJECTION = "objection"
+
+
+class ApplicationStatus(StrEnum):
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    APPROVED = "approved"
+    DENIED = "denied"
+    REJECTED = "rejected"  # not accepted (不予受理)
+    WITHDRAWN = "withdrawn"
+
+
+OPEN_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.ACCEPTED)
+
+
+class Moderation(StrEnum):
+    PASSED = "pass"
+    REVIEW = "review"  # held: only reviewers see the text until one has decided
+
+
+class ObjectionOutcome(StrEnum):
+    CORRECTED = "corrected"
+    REVOKED = "revoked"
+    UPHELD = "upheld"
+
+
+class Application(Model):
+    """One application. `open_key` is set while it is open and unique, so a record never has two
+    open applications, even when two requests race (SQLite has no SELECT … FOR UPDATE)."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharEnumField(ApplicationKind, max_length=16)
+    status = fields.CharEnumField(ApplicationStatus, max_length=16)
+    applicant: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
+        "credit.User", related_name="applications", on_delete=fields.RESTRICT
+    )
+    subject: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
+        "credit.Subject", related_name="applications", on_delete=fields.RESTRICT
+    )
+    record: fields.ForeignKeyNullableRelation[Any] = fields.ForeignKeyField(
+        "credit.Record", related_name="applications", null=True, on_delete=fields.RESTRICT
+    )
+    category = fields.CharField(max_length=30, null=True)
+    title = fields.CharField(max_length=100, null=True)
+    text = fields.TextField()  # registration content, or the reason of a repair or objection
+    moderation = fields.CharEnumField(Moderation, max_length=8, default=Moderation.PASSED)
+    attachments = fields.JSONField(default=list)
+    commitment_version = fields.CharField(max_length=20, null=True)
+    commitment_hash = fields.CharField(max_length=64, null=True)
+    commitment_accepted_at = fields.DatetimeField(null=True)
+    open_key = fields.CharField(max_length=40, null=True, unique=True)
+    due_on = fields.DateField()
+    decided_by = fields.BigIntField(null=True)
+    decided_at = fields.DatetimeField(null=True)
+    decision_note = fields.CharField(max_length=500, null=True)
+    outcome = fields.CharEnumField(ObjectionOutcome, max_length=16, null=True)
+    result_record_id = fields.BigIntField(null=True)  # the record an approved registration made
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    events: fields.ReverseRelation[ApplicationEvent]
+
+    class Meta:
+        table = "application"
+        indexes = (("kind", "status"), ("applicant_id", "kind"))
+
+
+class ApplicationEvent(Model):
+    """A status change: who, when, to what, and the note the applicant is shown."""
+
+    id = fields.BigIntField(primary_key=True)
+    application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
+        "credit.Application", related_name="events", on_delete=fields.RESTRICT
+    )
+    at = fields.DatetimeField()
+    status = fields.CharEnumField(ApplicationStatus, max_length=16)
+    actor_user_id = fields.BigIntField()
+    actor_role = fields.CharField(max_length=20)
+    note = fields.CharField(max_length=500, null=True)
+
+    class Meta:
+        table = "application_event"

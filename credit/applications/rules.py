@@ -1,0 +1,153 @@
+"""The rules officials set for applications (config/applications.toml), and repair eligibility
+(DESIGN.md §3): it decides both the "repairable" flag of the credit view and whether a repair
+application is taken, so the two never disagree."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from credit.applications.models import ApplicationKind
+from credit.models import Record, RecordClass, RecordStatus, RecordType
+from server.settings import CONFIG_DIR
+
+NEGATIVE_TYPES = (RecordType.PENALTY, RecordType.BLACK_LIST)
+Channel = Literal["here", "gsxt"]
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    label: str
+    record_class: RecordClass
+
+
+@dataclass(frozen=True)
+class NotificationTemplate:
+    template_id: str
+    page: str
+    title_key: str
+    status_key: str
+    time_key: str
+    note_key: str
+
+
+@dataclass(frozen=True)
+class ApplicationRules:
+    due_working_days: dict[ApplicationKind, int]
+    categories: dict[str, Category]
+    gsxt_authority_keywords: tuple[str, ...]
+    gsxt_url: str
+    non_repairable_types: dict[str, str]
+    non_repairable_flag: tuple[str, str]
+    commitment_version: str
+    commitment_text: str
+    notification: NotificationTemplate
+    moderation_scene: int
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ApplicationRules:
+        with (path or CONFIG_DIR / "applications.toml").open("rb") as handle:
+            raw = tomllib.load(handle)
+        repair = raw["repair"]
+        flag = repair.get("non_repairable_flag", {})
+        return cls(
+            due_working_days={
+                ApplicationKind(kind): int(days) for kind, days in raw["due_working_days"].items()
+            },
+            categories={
+                code: Category(code, spec["label"], RecordClass(spec["record_class"]))
+                for code, spec in raw["registration_categories"].items()
+            },
+            gsxt_authority_keywords=tuple(repair.get("gsxt_authority_keywords", [])),
+            gsxt_url=repair.get("gsxt_url", ""),
+            non_repairable_types=dict(repair.get("non_repairable_types", {})),
+            non_repairable_flag=(flag.get("key", ""), flag.get("value", "")),
+            commitment_version=raw["commitment"]["version"],
+            commitment_text=raw["commitment"]["text"].strip(),
+            notification=NotificationTemplate(**raw["notification"]),
+            moderation_scene=int(raw["moderation"]["scene"]),
+        )
+
+    @property
+    def commitment_hash(self) -> str:
+        return hashlib.sha256(self.commitment_text.encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def default_rules() -> ApplicationRules:
+    return ApplicationRules.load()
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    eligible: bool
+    reason: str
+    earliest_date: date | None
+    channel: Channel
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "eligible": self.eligible,
+            "reason": self.reason,
+            "earliest_date": self.earliest_date.isoformat() if self.earliest_date else None,
+            "channel": self.channel,
+        }
+
+
+_NOT_PUBLISHED = {
+    RecordStatus.REPAIRED: "该记录已完成信用修复",
+    RecordStatus.EXPIRED: "该记录已过公示期，不再公示，无需修复",
+    RecordStatus.REVOKED: "该记录已撤销，无需修复",
+    RecordStatus.UNDER_OBJECTION: "该记录正在异议处理中，处理完毕后方可申请修复",
+}
+
+
+def repair_channel(record: Record, rules: ApplicationRules) -> Channel:
+    """Market-regulation penalties are repaired in the national publicity system (gsxt)."""
+    if record.type == RecordType.PENALTY and any(
+        keyword in record.authority for keyword in rules.gsxt_authority_keywords
+    ):
+        return "gsxt"
+    return "here"
+
+
+def repair_eligibility(
+    record: Record, on: date, rules: ApplicationRules | None = None, *, has_open: bool = False
+) -> Eligibility:
+    rules = rules or default_rules()
+    channel = repair_channel(record, rules)
+    if record.type not in NEGATIVE_TYPES:
+        return Eligibility(False, "该记录不是失信信息，无需修复", None, channel)
+    barred = rules.non_repairable_types.get(str(record.type))
+    if barred:
+        return Eligibility(False, barred, None, channel)
+    flag_key, flag_value = rules.non_repairable_flag
+    if flag_key and str((record.details or {}).get(flag_key, "")).strip() == flag_value:
+        return Eligibility(False, "该记录依规定不可修复", None, channel)
+    if record.status != RecordStatus.PUBLISHED:
+        return Eligibility(
+            False, _NOT_PUBLISHED.get(record.status, "该记录当前不可修复"), None, channel
+        )
+    if record.publish_max_until is not None and record.publish_max_until < on:
+        return Eligibility(False, _NOT_PUBLISHED[RecordStatus.EXPIRED], None, channel)
+    earliest = record.publish_min_until or record.decided_on
+    if earliest > on:
+        return Eligibility(
+            False, f"最短公示期未满，{earliest.isoformat()} 起可申请信用修复", earliest, channel
+        )
+    if has_open:
+        return Eligibility(False, "该记录已有正在办理的申请", earliest, channel)
+    if channel == "gsxt":
+        return Eligibility(
+            True,
+            "市场监管部门作出的行政处罚，请通过国家企业信用信息公示系统申请信用修复",
+            earliest,
+            channel,
+        )
+    return Eligibility(True, "可以申请信用修复", earliest, channel)

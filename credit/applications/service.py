@@ -1,0 +1,741 @@
+"""Registration, repair and objection workflows (API.md "Registration, repair, objection",
+DESIGN.md §3).
+
+Every status change happens in one transaction with its history row, the record's change and the
+applicant's WeChat message (through the outbox, so a crash after the commit loses nothing). A
+change is a conditional UPDATE on the status it starts from: two reviewers deciding at once, or a
+withdrawal racing a decision, leave exactly one winner and a 409 for the other. Caches are
+dropped and the audit entry appended after the commit, so no reader can cache the old state
+after the drop.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from credit.applications.models import (
+    OPEN_STATUSES,
+    Application,
+    ApplicationEvent,
+    ApplicationKind,
+    ApplicationStatus,
+    Moderation,
+    ObjectionOutcome,
+)
+from credit.applications.rules import ApplicationRules, default_rules, repair_eligibility
+from credit.calendar_dates import SHANGHAI, today
+from credit.lookup import PUBLIC_KINDS, subject_json
+from credit.models import (
+    Record,
+    RecordSource,
+    RecordStatus,
+    RecordType,
+    Subject,
+    SubjectOperator,
+)
+from credit.workdays import default_calendar
+from server import notifications
+from server.audit import AuditEvent
+from server.audit import append as append_audit
+from server.cache import invalidate_subjects
+from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.models import User
+from server.pagination import cursor_id, page
+from server.runtime import Runtime
+from server.security.sessions import Session
+from server.uploads import owned_upload_ids
+from server.wechat.client import WeChatError
+
+log = logging.getLogger(__name__)
+
+Kind = ApplicationKind
+Status = ApplicationStatus
+
+KIND_LABELS = {Kind.REGISTRATION: "自愿注册", Kind.REPAIR: "信用修复", Kind.OBJECTION: "信用异议"}
+STATUS_LABELS = {
+    Status.SUBMITTED: "已提交",
+    Status.ACCEPTED: "已受理",
+    Status.APPROVED: "已通过",
+    Status.DENIED: "未通过",
+    Status.REJECTED: "不予受理",
+    Status.WITHDRAWN: "已撤回",
+}
+DEFAULT_NOTES = {
+    Status.SUBMITTED: "申请已提交，请等待审核",
+    Status.ACCEPTED: "申请已受理，正在审核",
+    Status.APPROVED: "申请已通过",
+    Status.DENIED: "申请未通过，请查看原因",
+    Status.REJECTED: "申请不予受理，请查看原因",
+    Status.WITHDRAWN: "申请已撤回",
+}
+OUTCOME_LABELS = {
+    ObjectionOutcome.CORRECTED: "异议成立，记录已更正",
+    ObjectionOutcome.REVOKED: "异议成立，记录已撤销",
+    ObjectionOutcome.UPHELD: "异议不成立，维持原记录",
+}
+DECISIONS = ("accept", "reject", "approve", "deny")
+# (kind, status it starts from, decision) -> status it ends in
+TRANSITIONS: dict[tuple[Kind, Status, str], Status] = {
+    (Kind.REGISTRATION, Status.SUBMITTED, "approve"): Status.APPROVED,
+    (Kind.REGISTRATION, Status.SUBMITTED, "reject"): Status.REJECTED,
+    **{
+        transition: target
+        for kind in (Kind.REPAIR, Kind.OBJECTION)
+        for transition, target in {
+            (kind, Status.SUBMITTED, "accept"): Status.ACCEPTED,
+            (kind, Status.SUBMITTED, "reject"): Status.REJECTED,
+            (kind, Status.ACCEPTED, "approve"): Status.APPROVED,
+            (kind, Status.ACCEPTED, "deny"): Status.DENIED,
+        }.items()
+    },
+}
+CORRECTABLE_FIELDS = ("title", "authority", "decided_on")
+DECIDER_ROLE = "reviewer"
+QUEUE_ROLES = ("reviewer", "admin")
+PAGE_SIZE = 20
+
+
+# -- who may act on what -------------------------------------------------------------------
+
+
+def parse_id(value: str | int, missing: str, code: str) -> int:
+    text = str(value)
+    if not text.isdigit() or len(text) > 18:
+        raise NotFound(missing, code=code)
+    return int(text)
+
+
+async def acting_subject_ids(session: Session) -> set[int]:
+    """The subjects a user acts for: their own person, and organisations they operate."""
+    ids = set(
+        await SubjectOperator.filter(user_id=session.user_id).values_list("subject_id", flat=True)
+    )
+    if session.subject_id is not None:
+        ids.add(session.subject_id)
+    return ids  # type: ignore[return-value]
+
+
+async def own_record(session: Session, record_id: str | int) -> Record:
+    """Someone else's record is "not found", so ids reveal nothing."""
+    record = await Record.get_or_none(id=parse_id(record_id, "记录不存在", "RECORD_NOT_FOUND"))
+    if record is None or record.subject_id not in await acting_subject_ids(session):  # type: ignore[attr-defined]
+        raise NotFound("记录不存在", code="RECORD_NOT_FOUND")
+    return record
+
+
+async def _own_application(session: Session, kind: Kind, application_id: str) -> Application:
+    found = await Application.get_or_none(
+        id=parse_id(application_id, "申请不存在", "APPLICATION_NOT_FOUND"),
+        kind=kind,
+        applicant_id=session.user_id,
+    )
+    if found is None:
+        raise NotFound("申请不存在", code="APPLICATION_NOT_FOUND")
+    return found
+
+
+async def _registration_subject(session: Session, uscc: str | None) -> Subject:
+    if uscc:
+        subject = await Subject.get_or_none(uscc=uscc.strip().upper(), kind__in=list(PUBLIC_KINDS))
+        if subject is None:
+            raise NotFound("未找到该企业", code="SUBJECT_NOT_FOUND")
+        if not await SubjectOperator.exists(user_id=session.user_id, subject_id=subject.id):
+            raise Forbidden("您不是该企业的经办人，不能为其注册信息", code="NOT_SUBJECT_OPERATOR")
+        return subject
+    if session.subject_id is None:
+        raise Conflict("请先完成实名核验", code="IDENTITY_NOT_BOUND")
+    return await Subject.get(id=session.subject_id)
+
+
+# -- content security ------------------------------------------------------------------------
+
+
+async def moderate(rt: Runtime, openid: str, texts: dict[str, str], scene: int) -> Moderation:
+    """`risky` is refused; `review`, or WeChat not answering, holds the text for a reviewer
+    rather than losing what the user wrote."""
+    verdict = Moderation.PASSED
+    for field, text in texts.items():
+        try:
+            suggest = await rt.wechat.msg_sec_check(openid=openid, content=text, scene=scene)
+        except WeChatError as exc:
+            log.warning("msg_sec_check failed (%s): the text is held for a reviewer", exc)
+            suggest = "review"
+        if suggest == "risky":
+            raise Invalid(
+                "提交的内容含有不适宜发布的信息，请修改后重新提交",
+                code="CONTENT_RISKY",
+                fields={field: "内容未通过安全检测"},
+            )
+        if suggest == "review":
+            verdict = Moderation.REVIEW
+    return verdict
+
+
+# -- submitting ------------------------------------------------------------------------------
+
+
+async def submit_registration(
+    rt: Runtime,
+    session: Session,
+    *,
+    subject_uscc: str | None,
+    category: str,
+    title: str,
+    content: str,
+    attachments: list[int],
+) -> dict[str, Any]:
+    rules = default_rules()
+    if category not in rules.categories:
+        raise Invalid("注册类别无效", fields={"category": "可选：" + "、".join(rules.categories)})
+    subject = await _registration_subject(session, subject_uscc)
+    attachment_ids = await owned_upload_ids(session, attachments)
+    openid = await _openid(session.user_id)
+    moderation = await moderate(
+        rt, openid, {"title": title, "content": content}, rules.moderation_scene
+    )
+    application = await _create(
+        rules,
+        session,
+        openid,
+        kind=Kind.REGISTRATION,
+        subject_id=subject.id,
+        record=None,
+        subject_line=title,
+        category=category,
+        title=title,
+        text=content,
+        moderation=moderation,
+        attachments=attachment_ids,
+    )
+    return _receipt(application)
+
+
+async def repair_eligibility_of(session: Session, record_id: str) -> dict[str, object]:
+    record = await own_record(session, record_id)
+    has_open = await Application.exists(open_key=_open_key(record.id))
+    return repair_eligibility(record, today(), has_open=has_open).as_dict()
+
+
+async def submit_repair(
+    rt: Runtime,
+    session: Session,
+    *,
+    record_id: int,
+    reason: str,
+    commitment_accepted: bool,
+    attachments: list[int],
+) -> dict[str, Any]:
+    rules = default_rules()
+    if not commitment_accepted:
+        raise Invalid(
+            "请阅读并同意信用承诺书",
+            code="COMMITMENT_REQUIRED",
+            fields={"commitment_accepted": "须同意信用承诺书"},
+        )
+    record = await own_record(session, record_id)
+    has_open = await Application.exists(open_key=_open_key(record.id))
+    eligibility = repair_eligibility(record, today(), rules, has_open=has_open)
+    if has_open:
+        raise Conflict(eligibility.reason, code="APPLICATION_EXISTS")
+    if eligibility.eligible and eligibility.channel == "gsxt":
+        raise Conflict(f"{eligibility.reason}：{rules.gsxt_url}", code="REPAIR_CHANNEL_GSXT")
+    if not eligibility.eligible:
+        raise Conflict(eligibility.reason, code="REPAIR_NOT_ELIGIBLE")
+    attachment_ids = await owned_upload_ids(session, attachments)
+    openid = await _openid(session.user_id)
+    moderation = await moderate(rt, openid, {"reason": reason}, rules.moderation_scene)
+    application = await _create(
+        rules,
+        session,
+        openid,
+        kind=Kind.REPAIR,
+        subject_id=record.subject_id,  # type: ignore[attr-defined]
+        record=record,
+        subject_line=record.title,
+        text=reason,
+        moderation=moderation,
+        attachments=attachment_ids,
+        commitment_version=rules.commitment_version,
+        commitment_hash=rules.commitment_hash,
+        commitment_accepted_at=datetime.now(UTC),
+    )
+    return _receipt(application)
+
+
+async def submit_objection(
+    rt: Runtime, session: Session, *, record_id: int, reason: str, attachments: list[int]
+) -> dict[str, Any]:
+    rules = default_rules()
+    record = await own_record(session, record_id)
+    if await Application.exists(open_key=_open_key(record.id)):
+        raise Conflict("该记录已有正在办理的申请", code="APPLICATION_EXISTS")
+    if record.status != RecordStatus.PUBLISHED or not record.shared:
+        raise Conflict("该记录当前未在公示，不能提出异议", code="OBJECTION_NOT_ALLOWED")
+    attachment_ids = await owned_upload_ids(session, attachments)
+    openid = await _openid(session.user_id)
+    moderation = await moderate(rt, openid, {"reason": reason}, rules.moderation_scene)
+    application = await _create(
+        rules,
+        session,
+        openid,
+        kind=Kind.OBJECTION,
+        subject_id=record.subject_id,  # type: ignore[attr-defined]
+        record=record,
+        subject_line=record.title,
+        text=reason,
+        moderation=moderation,
+        attachments=attachment_ids,
+    )
+    await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})  # type: ignore[attr-defined]
+    return _receipt(application)
+
+
+def _open_key(record_id: int) -> str:
+    return f"record:{record_id}"
+
+
+def _receipt(application: Application) -> dict[str, Any]:
+    return {
+        "id": application.id,
+        "status": str(application.status),
+        "due_on": application.due_on.isoformat(),
+    }
+
+
+async def _openid(user_id: int) -> str:
+    return (await User.get(id=user_id)).openid
+
+
+async def _create(
+    rules: ApplicationRules,
+    session: Session,
+    openid: str,
+    *,
+    kind: Kind,
+    subject_id: int,
+    record: Record | None,
+    subject_line: str,
+    **values: Any,
+) -> Application:
+    due_on = default_calendar().add_working_days(today(), rules.due_working_days[kind])
+    try:
+        async with in_transaction():
+            application = await Application.create(
+                kind=kind,
+                status=Status.SUBMITTED,
+                applicant_id=session.user_id,
+                subject_id=subject_id,
+                record_id=record.id if record else None,
+                open_key=_open_key(record.id) if record else None,
+                due_on=due_on,
+                **values,
+            )
+            if kind == Kind.OBJECTION and record is not None:
+                marked = await Record.filter(id=record.id, status=RecordStatus.PUBLISHED).update(
+                    status=RecordStatus.UNDER_OBJECTION
+                )
+                if marked != 1:
+                    raise Conflict("该记录当前未在公示，不能提出异议", code="OBJECTION_NOT_ALLOWED")
+            await _log_change(
+                rules, application, Status.SUBMITTED, session.user_id, "applicant", None,
+                openid=openid, subject_line=subject_line,
+            )  # fmt: skip
+    except IntegrityError as exc:  # the open_key of a racing submission won
+        raise Conflict("该记录已有正在办理的申请，请勿重复提交", code="APPLICATION_EXISTS") from exc
+    return application
+
+
+async def _log_change(
+    rules: ApplicationRules,
+    application: Application,
+    status: Status,
+    actor_user_id: int,
+    actor_role: str,
+    note: str | None,
+    *,
+    openid: str,
+    subject_line: str,
+) -> None:
+    """The history row and the applicant's message, in the caller's transaction."""
+    now = datetime.now(UTC)
+    await ApplicationEvent.create(
+        application_id=application.id,
+        at=now,
+        status=status,
+        actor_user_id=actor_user_id,
+        actor_role=actor_role,
+        note=note,
+    )
+    template = rules.notification
+    await notifications.enqueue(
+        openid,
+        template.template_id,
+        {
+            template.title_key: f"{KIND_LABELS[application.kind]}：{subject_line}",
+            template.status_key: STATUS_LABELS[status],
+            template.time_key: now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+            template.note_key: note or DEFAULT_NOTES[status],
+        },
+        page=f"{template.page}?kind={application.kind}&id={application.id}",
+    )
+
+
+# -- withdrawing and deciding -------------------------------------------------------------------
+
+
+async def withdraw(
+    rt: Runtime, session: Session, kind: Kind, application_id: str
+) -> dict[str, Any]:
+    rules = default_rules()
+    application = await _own_application(session, kind, application_id)
+    subject_line = await _subject_line(application)
+    now = datetime.now(UTC)
+    async with in_transaction():
+        changed = await Application.filter(id=application.id, status__in=OPEN_STATUSES).update(
+            status=Status.WITHDRAWN, open_key=None, updated_at=now
+        )
+        if changed != 1:
+            raise Conflict("该申请已办结，不能撤回", code="APPLICATION_CLOSED")
+        if kind == Kind.OBJECTION:
+            await _end_objection(application.record_id)  # type: ignore[attr-defined]
+        await _log_change(
+            rules, application, Status.WITHDRAWN, session.user_id, "applicant", None,
+            openid=await _openid(session.user_id), subject_line=subject_line,
+        )  # fmt: skip
+    if kind == Kind.OBJECTION:
+        await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})  # type: ignore[attr-defined]
+    return await application_detail(session, kind, str(application.id))
+
+
+async def decide(
+    rt: Runtime,
+    session: Session,
+    kind: Kind,
+    application_id: str,
+    *,
+    decision: str,
+    note: str | None,
+    outcome: str | None,
+    correction: dict[str, str] | None,
+    channel: str,
+) -> dict[str, Any]:
+    rules = default_rules()
+    application = await Application.get_or_none(
+        id=parse_id(application_id, "申请不存在", "APPLICATION_NOT_FOUND"), kind=kind
+    )
+    if application is None:
+        raise NotFound("申请不存在", code="APPLICATION_NOT_FOUND")
+    target = TRANSITIONS.get((kind, application.status, decision))
+    if target is None:
+        if application.status not in OPEN_STATUSES:
+            raise Conflict("该申请已办结，不能再作决定", code="APPLICATION_CLOSED")
+        raise Conflict(
+            f"申请当前为“{STATUS_LABELS[application.status]}”，不能作出此决定",
+            code="DECISION_NOT_ALLOWED",
+        )
+    objection_outcome = _objection_outcome(kind, target, outcome, correction)
+    if target in (Status.REJECTED, Status.DENIED) and not (note or "").strip():
+        raise Invalid("请填写理由，申请人将看到它", fields={"note": "不予受理或不通过时必填"})
+    subject_line = await _subject_line(application)
+    openid = (await User.get(id=application.applicant_id)).openid  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    final = target not in OPEN_STATUSES
+    async with in_transaction():
+        changed = await Application.filter(id=application.id, status=application.status).update(
+            status=target,
+            open_key=None if final else application.open_key,
+            decided_by=session.user_id,
+            decided_at=now,
+            decision_note=note,
+            outcome=objection_outcome,
+            updated_at=now,
+        )
+        if changed != 1:
+            raise Conflict(
+                "该申请已被其他审核人员处理，请刷新后查看", code="APPLICATION_STATE_CHANGED"
+            )
+        record_changed = await _apply(rules, application, target, objection_outcome, correction)
+        await _log_change(
+            rules, application, target, session.user_id, DECIDER_ROLE,
+            _applicant_note(note, objection_outcome), openid=openid, subject_line=subject_line,
+        )  # fmt: skip
+    if record_changed:
+        await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})  # type: ignore[attr-defined]
+    await append_audit(
+        rt.redis,
+        rt.keys,
+        AuditEvent(
+            action=f"{kind}.{decision}",
+            actor_kind="reviewer",
+            actor_role=DECIDER_ROLE,
+            actor_org="阿拉善盟信用中心",
+            purpose=f"{KIND_LABELS[kind]}审核",
+            channel=channel,
+            actor_user_id=session.user_id,
+            subject_id=application.subject_id,  # type: ignore[attr-defined]
+            detail={
+                "application_id": application.id,
+                "record_id": application.record_id,  # type: ignore[attr-defined]
+                "status": str(target),
+                "outcome": str(objection_outcome) if objection_outcome else None,
+            },
+        ),
+    )
+    return await review_detail(rt, session, kind, str(application.id), channel=channel, audit=False)
+
+
+def _objection_outcome(
+    kind: Kind, target: Status, outcome: str | None, correction: dict[str, str] | None
+) -> ObjectionOutcome | None:
+    if kind != Kind.OBJECTION or target not in (Status.APPROVED, Status.DENIED):
+        return None
+    if target == Status.DENIED:
+        return ObjectionOutcome.UPHELD
+    if outcome not in (ObjectionOutcome.CORRECTED, ObjectionOutcome.REVOKED):
+        raise Invalid(
+            "异议成立时须选择处理结果",
+            fields={"outcome": "可选：corrected（更正）、revoked（撤销）"},
+        )
+    if outcome == ObjectionOutcome.CORRECTED and not correction:
+        raise Invalid(
+            "更正记录时须提供更正后的内容",
+            fields={"correction": "可更正：" + "、".join(CORRECTABLE_FIELDS)},
+        )
+    return ObjectionOutcome(outcome)
+
+
+def _applicant_note(note: str | None, outcome: ObjectionOutcome | None) -> str | None:
+    if outcome is None:
+        return note
+    return f"{OUTCOME_LABELS[outcome]}；{note}" if note else OUTCOME_LABELS[outcome]
+
+
+async def _apply(
+    rules: ApplicationRules,
+    application: Application,
+    target: Status,
+    outcome: ObjectionOutcome | None,
+    correction: dict[str, str] | None,
+) -> bool:
+    """The change an approval or denial makes to the credit store; True when a view changes."""
+    record_id = application.record_id  # type: ignore[attr-defined]
+    if application.kind == Kind.REGISTRATION:
+        if target == Status.APPROVED:
+            await _publish_registration(rules, application)
+            return True
+        return False
+    if application.kind == Kind.REPAIR:
+        if target != Status.APPROVED:
+            return False
+        repaired = await Record.filter(id=record_id, status=RecordStatus.PUBLISHED).update(
+            status=RecordStatus.REPAIRED, shared=False
+        )
+        if repaired != 1:
+            raise Conflict("该记录状态已变化，无法修复，请刷新后查看", code="RECORD_STATE_CHANGED")
+        return True
+    # objection
+    if target in OPEN_STATUSES:
+        return False
+    if outcome == ObjectionOutcome.REVOKED:
+        await _end_objection(record_id, status=RecordStatus.REVOKED, shared=False)
+    elif outcome == ObjectionOutcome.CORRECTED:
+        await _correct(record_id, application.id, correction or {})
+    else:
+        await _end_objection(record_id)
+    return True
+
+
+async def _end_objection(
+    record_id: int, *, status: RecordStatus = RecordStatus.PUBLISHED, shared: bool = True
+) -> None:
+    changed = await Record.filter(id=record_id, status=RecordStatus.UNDER_OBJECTION).update(
+        status=status, shared=shared
+    )
+    if changed != 1:
+        raise Conflict("该记录状态已变化，请刷新后查看", code="RECORD_STATE_CHANGED")
+
+
+async def _correct(record_id: int, application_id: int, correction: dict[str, str]) -> None:
+    """Corrects the fields in place and keeps what they were in the record's details."""
+    record = await Record.get(id=record_id)
+    before: dict[str, str] = {}
+    for name, value in correction.items():
+        before[name] = str(getattr(record, name))
+        setattr(record, name, date.fromisoformat(value) if name == "decided_on" else value)
+    details = dict(record.details or {})
+    details["corrections"] = [
+        *details.get("corrections", []),
+        {"application_id": application_id, "at": today().isoformat(), "before": before},
+    ]
+    record.details = details
+    await record.save(update_fields=[*correction, "details"])
+    await _end_objection(record_id)
+
+
+async def _publish_registration(rules: ApplicationRules, application: Application) -> None:
+    category = rules.categories[str(application.category)]
+    record = await Record.create(
+        subject_id=application.subject_id,  # type: ignore[attr-defined]
+        record_class=category.record_class,
+        type=RecordType.REGISTRATION,
+        title=f"{category.label}：{application.title}",
+        decided_on=today(),
+        source=RecordSource.SELF_REGISTERED,
+        authority="自愿注册（阿拉善盟信用中心审核）",
+        document_no=f"自愿注册第{application.id}号",
+        natural_key=f"registration|{application.id}",
+        content_hash=f"registration|{application.id}",
+        details={"category": category.code, "content": application.text},
+    )
+    await Application.filter(id=application.id).update(result_record_id=record.id)
+
+
+async def _subject_line(application: Application) -> str:
+    if application.record_id is None:  # type: ignore[attr-defined]
+        return application.title or ""
+    record = await Record.get(id=application.record_id)  # type: ignore[attr-defined]
+    return record.title
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+async def my_applications(session: Session, kind: Kind, cursor: str | None) -> dict[str, Any]:
+    query = Application.filter(kind=kind, applicant_id=session.user_id)
+    after = cursor_id(cursor)
+    if after is not None:
+        query = query.filter(id__lt=after)
+    rows = await query.order_by("-id").limit(PAGE_SIZE + 1).prefetch_related("record")
+    return page(rows, PAGE_SIZE, _summary)
+
+
+async def application_detail(session: Session, kind: Kind, application_id: str) -> dict[str, Any]:
+    application = await _own_application(session, kind, application_id)
+    await application.fetch_related("record")
+    return await _with_history(application, _summary(application), reviewer=False)
+
+
+async def review_queue(
+    kind: Kind,
+    *,
+    status: str | None,
+    overdue: bool,
+    held_for_review: bool,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """Oldest first, so the queue is worked in order of arrival."""
+    query = Application.filter(kind=kind)
+    if status:
+        try:
+            query = query.filter(status=Status(status))
+        except ValueError as exc:
+            raise Invalid(
+                "状态参数无效", fields={"status": "可选：" + "、".join(s.value for s in Status)}
+            ) from exc
+    if overdue:
+        query = query.filter(status__in=list(OPEN_STATUSES), due_on__lt=today())
+    if held_for_review:
+        query = query.filter(moderation=Moderation.REVIEW)
+    after = cursor_id(cursor)
+    if after is not None:
+        query = query.filter(id__gt=after)
+    rows = await query.order_by("id").limit(PAGE_SIZE + 1).prefetch_related("record", "subject")
+    return page(rows, PAGE_SIZE, _review_summary)
+
+
+async def review_detail(
+    rt: Runtime,
+    session: Session,
+    kind: Kind,
+    application_id: str,
+    *,
+    channel: str,
+    audit: bool = True,
+) -> dict[str, Any]:
+    """A reviewer reading an application reads the subject's credit data: it is audited."""
+    application = await Application.get_or_none(
+        id=parse_id(application_id, "申请不存在", "APPLICATION_NOT_FOUND"), kind=kind
+    )
+    if application is None:
+        raise NotFound("申请不存在", code="APPLICATION_NOT_FOUND")
+    await application.fetch_related("record", "subject")
+    if audit:
+        await append_audit(
+            rt.redis,
+            rt.keys,
+            AuditEvent(
+                action="credit.read",  # listed in the subject's "who read my record"
+                actor_kind="reviewer",
+                actor_role=DECIDER_ROLE if session.has_role(DECIDER_ROLE) else "admin",
+                actor_org="阿拉善盟信用中心",
+                purpose=f"{KIND_LABELS[kind]}审核",
+                channel=channel,
+                actor_user_id=session.user_id,
+                subject_id=application.subject_id,  # type: ignore[attr-defined]
+                detail={"application_id": application.id},
+            ),
+        )
+    shaped = _review_summary(application)
+    shaped["subject"] = subject_json(application.subject, rt.cipher)
+    return await _with_history(application, shaped, reviewer=True)
+
+
+def _summary(application: Application) -> dict[str, Any]:
+    record = application.record
+    shaped: dict[str, Any] = {
+        "id": application.id,
+        "kind": str(application.kind),
+        "status": str(application.status),
+        "status_label": STATUS_LABELS[application.status],
+        "due_on": application.due_on.isoformat(),
+        "created_at": _iso(application.created_at),
+        "decided_at": _iso(application.decided_at),
+        "note": application.decision_note,
+        "attachments": list(application.attachments or []),
+    }
+    if application.kind == Kind.REGISTRATION:
+        shaped.update(
+            category=application.category, title=application.title, content=application.text
+        )
+        shaped["record_id"] = application.result_record_id
+    else:
+        shaped["reason"] = application.text
+        shaped["record"] = (
+            {"id": record.id, "title": record.title, "type": str(record.type)} if record else None
+        )
+    if application.kind == Kind.OBJECTION:
+        shaped["outcome"] = str(application.outcome) if application.outcome else None
+    if application.kind == Kind.REPAIR:
+        shaped["commitment"] = {
+            "version": application.commitment_version,
+            "accepted_at": _iso(application.commitment_accepted_at),
+        }
+    return shaped
+
+
+def _review_summary(application: Application) -> dict[str, Any]:
+    shaped = _summary(application)
+    shaped["moderation"] = str(application.moderation)
+    shaped["overdue"] = application.status in OPEN_STATUSES and application.due_on < today()
+    return shaped
+
+
+async def _with_history(
+    application: Application, shaped: dict[str, Any], *, reviewer: bool
+) -> dict[str, Any]:
+    events = await ApplicationEvent.filter(application_id=application.id).order_by("at", "id")
+    shaped["history"] = [
+        {"at": _iso(event.at), "status": str(event.status), "note": event.note}
+        | ({"actor_role": event.actor_role} if reviewer else {})
+        for event in events
+    ]
+    return shaped
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds") if moment else None

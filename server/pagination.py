@@ -1,0 +1,26 @@
+"""Cursor pages for every list in the API (API.md: `{"items": [...], "next": cursor}`).
+The cursor is the id of the last item shown; callers fetch `limit + 1` rows to see if more exist."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from server.errors import Invalid
+
+Row = TypeVar("Row")
+MAX_LIMIT = 50
+
+
+def cursor_id(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise Invalid("分页参数无效", fields={"cursor": "无效"})
+    return int(cursor)
+
+
+def page(rows: Sequence[Row], limit: int, shape: Callable[[Row], dict[str, Any]]) -> dict[str, Any]:
+    shown = rows[:limit]
+    next_cursor = str(shown[-1].id) if len(rows) > limit else None  # type: ignore[attr-defined]
+    return {"items": [shape(row) for row in shown], "next": next_cursor}
