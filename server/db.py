@@ -13,7 +13,12 @@ from tortoise.migrations.api.migrate import migrate
 from server.settings import PROJECT_ROOT
 
 APP_LABEL = "credit"
-MODEL_MODULES = ["credit.models", "credit.applications.models", "server.models"]
+MODEL_MODULES = [
+    "credit.models",
+    "credit.applications.models",
+    "scenarios.merchants.models",
+    "server.models",
+]
 MIGRATIONS_MODULE = "server.migrations"
 
 
