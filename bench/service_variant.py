@@ -5,8 +5,9 @@ anyone changes the service. Nothing here is a fix; `python -m bench http --varia
     python -m bench.service_variant no-audit-drain no-pool-reset
 
 Variants:
-  no-audit-drain   the in-worker audit drainer does nothing (the stream only grows): what
-                   draining into the hash-chained table costs the HTTP workers
+  no-audit-drain   the audit drainer (its own process beside the workers, or a task in a
+                   single process) does nothing (the stream only grows): what draining into
+                   the hash-chained table costs
   no-pool-reset    asyncpg returns connections to the pool without the reset round trip
                    (SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL)
 """
@@ -27,6 +28,17 @@ from server.settings import Settings, SettingsError, load_settings
 log = logging.getLogger("bench.service_variant")
 
 
+def _idle_drainer_process(settings: Settings) -> None:
+    """Stands in for the drainer process (module level: the manager pickles it by name)."""
+    import signal
+    import threading
+
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    stopped.wait()
+
+
 def _no_audit_drain() -> None:
     from server import audit
 
@@ -36,6 +48,7 @@ def _no_audit_drain() -> None:
         await stop.wait()
 
     audit.run_drainer = idle_drainer  # type: ignore[assignment]
+    audit.run_drainer_process = _idle_drainer_process  # type: ignore[assignment]
 
 
 def _no_pool_reset() -> None:

@@ -13,9 +13,12 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import secrets
+import signal
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
@@ -24,6 +27,9 @@ from credit.calendar_dates import SHANGHAI
 from server.cache import Keys
 from server.errors import Invalid
 from server.models import AuditEntry
+
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +69,12 @@ async def append(redis: Redis, keys: Keys, event: AuditEvent) -> None:
     await redis.xadd(keys.audit_stream, {"e": event.payload()})
 
 
+# json.dumps(..., ensure_ascii=False, sort_keys=True) without building an encoder per call.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
 def chain_hash(prev_hash: str, stream_id: str, fields: dict[str, str]) -> str:
-    canonical = json.dumps(
-        {"prev": prev_hash, "id": stream_id, **fields}, ensure_ascii=False, sort_keys=True
-    )
+    canonical = _CANONICAL.encode({"prev": prev_hash, "id": stream_id, **fields})
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -95,7 +103,11 @@ _RELEASE = (
 )
 
 
-async def drain(redis: Redis, keys: Keys, *, batch: int = 1000, wait: float = 0.0) -> int:
+# Entries per transaction: small enough that one batch never holds the event loop for long.
+DRAIN_BATCH = 500
+
+
+async def drain(redis: Redis, keys: Keys, *, batch: int = DRAIN_BATCH, wait: float = 0.0) -> int:
     """Move stream entries into the chained table; returns how many were written.
 
     With `wait`, waits that long for another writer's drain to finish (so a reader that needs
@@ -121,12 +133,38 @@ async def drain(redis: Redis, keys: Keys, *, batch: int = 1000, wait: float = 0.
     return written
 
 
+# One bulk statement per batch; rows are plain tuples (no ORM objects on the drain path).
+_INSERT_COLUMNS = (
+    "stream_id", "at", "action", "actor_user_id", "actor_kind", "actor_role", "actor_org",
+    "subject_id", "purpose", "channel", "detail", "prev_hash", "hash",
+)  # fmt: skip
+_PG_ARRAY_TYPES = (
+    "text", "timestamptz", "text", "int8", "text", "text", "text",
+    "int8", "text", "text", "text", "text", "text",
+)  # fmt: skip
+_COLUMN_LIST = ", ".join(_INSERT_COLUMNS)
+# PostgreSQL: the whole batch as one INSERT over column arrays (one message, one execution,
+# instead of a Bind/Execute per row); `detail` travels as text and is cast in the statement.
+_INSERT_PG = (
+    f"INSERT INTO audit_entry ({_COLUMN_LIST}) "  # noqa: S608 - constant column names
+    f"SELECT {_COLUMN_LIST.replace('detail', 'detail::jsonb')} FROM unnest("
+    + ", ".join(f"${n}::{t}[]" for n, t in enumerate(_PG_ARRAY_TYPES, start=1))
+    + f") WITH ORDINALITY AS batch({_COLUMN_LIST}, n) ORDER BY n"  # ids follow the chain
+)
+# SQLite (embedded, one process): executemany of one prepared statement.
+_INSERT_SQLITE = (
+    f"INSERT INTO audit_entry ({_COLUMN_LIST}) "  # noqa: S608 - constant column names
+    f"VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)})"
+)
+_LAST_ENTRY = "SELECT hash, stream_id FROM audit_entry ORDER BY id DESC LIMIT 1"
+
+
 async def _write_batch(items: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
-    async with in_transaction():
-        last = await AuditEntry.all().order_by("-id").first()
-        prev_hash = last.hash if last else GENESIS_HASH
-        last_order = _stream_order(last.stream_id) if last else (-1, -1)
-        rows = []
+    async with in_transaction() as conn:
+        _, last = await conn.execute_query(_LAST_ENTRY)
+        prev_hash = last[0]["hash"] if last else GENESIS_HASH
+        last_order = _stream_order(last[0]["stream_id"]) if last else (-1, -1)
+        rows: list[tuple[object, ...]] = []
         for raw_id, raw_fields in items:
             stream_id = raw_id.decode()
             if _stream_order(stream_id) <= last_order:
@@ -134,25 +172,28 @@ async def _write_batch(items: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
             fields = dict(zip(STREAM_FIELDS, json.loads(raw_fields[b"e"]), strict=True))
             digest = chain_hash(prev_hash, stream_id, fields)
             rows.append(
-                AuditEntry(
-                    stream_id=stream_id,
-                    at=datetime.fromisoformat(fields["at"]),
-                    action=fields["action"],
-                    actor_user_id=int(fields["actor_user_id"]) if fields["actor_user_id"] else None,
-                    actor_kind=fields["actor_kind"],
-                    actor_role=fields["actor_role"],
-                    actor_org=fields["actor_org"] or None,
-                    subject_id=int(fields["subject_id"]) if fields["subject_id"] else None,
-                    purpose=fields["purpose"],
-                    channel=fields["channel"],
-                    detail=json.loads(fields["detail"] or "{}"),
-                    prev_hash=prev_hash,
-                    hash=digest,
+                (
+                    stream_id,
+                    datetime.fromisoformat(fields["at"]),
+                    fields["action"],
+                    int(fields["actor_user_id"]) if fields["actor_user_id"] else None,
+                    fields["actor_kind"],
+                    fields["actor_role"],
+                    fields["actor_org"] or None,
+                    int(fields["subject_id"]) if fields["subject_id"] else None,
+                    fields["purpose"],
+                    fields["channel"],
+                    fields["detail"] or "{}",
+                    prev_hash,
+                    digest,
                 )
             )
             prev_hash = digest
-        if rows:
-            await AuditEntry.bulk_create(rows)
+        if rows and conn.capabilities.dialect == "postgres":
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            await conn.execute_query(_INSERT_PG, columns)
+        elif rows:
+            await conn.execute_many(_INSERT_SQLITE, rows)
         return len(rows)
 
 
@@ -169,7 +210,8 @@ async def verify_chain() -> int | None:
 
 
 async def run_drainer(redis: Redis, keys: Keys, stop: asyncio.Event, interval: float = 1.0) -> None:
-    """Background task in every worker; the lock makes one of them the writer at a time."""
+    """The drain loop: a task of the single process in embedded mode, the body of the dedicated
+    drainer process otherwise. The lock keeps one writer at a time across processes/machines."""
     while not stop.is_set():
         try:
             await drain(redis, keys)
@@ -177,6 +219,34 @@ async def run_drainer(redis: Redis, keys: Keys, stop: asyncio.Event, interval: f
             log.exception("audit drain failed; entries stay in the stream and are retried")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
+
+
+def run_drainer_process(settings: Settings) -> None:
+    """Entry point of the drainer process Sanic's manager runs beside the HTTP workers, so the
+    workers never spend request time on the chained table."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_drainer_main(settings))
+
+
+async def _drainer_main(settings: Settings) -> None:
+    from server.cache import make_redis
+    from server.db import close_database, open_database
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the manager stops its processes by SIGINT
+        loop.add_signal_handler(signum, stop.set)
+    await open_database(settings.database_url, apply_migrations=False)
+    redis = make_redis(settings.redis_url)
+    keys = Keys(settings.redis_prefix)
+    log.info("audit drainer process started (pid %s)", os.getpid())
+    try:
+        await run_drainer(redis, keys, stop)
+        await drain(redis, keys, wait=5.0)  # what the workers appended while stopping
+    finally:
+        await redis.aclose()
+        await close_database()
 
 
 ACTOR_KIND_LABELS = {

@@ -61,3 +61,18 @@ async def test_concurrent_drains_keep_one_chain(runtime, redis, keys):
     await asyncio.gather(*(audit.drain(redis, keys, wait=5) for _ in range(4)))
     assert await AuditEntry.filter(subject_id__gte=999_100, subject_id__lt=999_140).count() == 40
     assert await audit.verify_chain() is None
+
+
+async def test_a_drain_of_several_batches_keeps_stream_order(runtime, redis, keys):
+    await audit.drain(redis, keys, wait=2)
+    count = audit.DRAIN_BATCH * 2 + 7
+    async with redis.pipeline(transaction=False) as pipe:
+        for n in range(count):
+            pipe.xadd(keys.audit_stream, {"e": event(200_000 + n).payload()})
+        await pipe.execute()
+    assert await audit.drain(redis, keys, wait=2) == count
+    entries = await AuditEntry.filter(subject_id__gte=1_199_000).order_by("id")
+    assert [e.subject_id for e in entries] == [1_199_000 + n for n in range(count)]
+    assert [e.detail for e in entries[:1]] == [{}]
+    assert await redis.xlen(keys.audit_stream) == 0
+    assert await audit.verify_chain() is None
