@@ -114,13 +114,21 @@ async def build_view(
 
 
 async def cached_view_bytes(
-    redis: Redis, keys: Keys, cipher: FieldCipher, subject_id: int, audience: Audience
+    redis: Redis,
+    keys: Keys,
+    cipher: FieldCipher,
+    subject_id: int,
+    audience: Audience,
+    *,
+    known_missing: bool = False,
 ) -> bytes:
-    """The cached JSON of a view, computing and storing it on a miss."""
+    """The cached JSON of a view, computing and storing it on a miss. `known_missing`: the
+    caller has just seen the key missing (the hot-path script), so skip asking Redis again."""
     key = keys.credit_view(subject_id) if audience == "self" else keys.public_view(subject_id)
-    cached = await redis.get(key)
-    if cached is not None:
-        return cached
+    if not known_missing:
+        cached = await redis.get(key)
+        if cached is not None:
+            return cached
     subject = await Subject.get_or_none(id=subject_id)
     if subject is None:
         raise NotFound("未找到该信用主体", code="SUBJECT_NOT_FOUND")

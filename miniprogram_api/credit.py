@@ -37,7 +37,7 @@ async def my_credit(request: Request) -> HTTPResponse:
         return json_bytes(read.cached_view)
     rt = runtime(request)
     body = await lookup.cached_view_bytes(
-        rt.redis, rt.keys, rt.cipher, read.session.subject_id, "self"
+        rt.redis, rt.keys, rt.cipher, read.session.subject_id, "self", known_missing=True
     )
     return json_bytes(body)
 
