@@ -972,10 +972,18 @@ async def run(args: argparse.Namespace) -> int:
                 raise RuntimeError(f"only {cached} of {len(tokens)} views are cached")
             result["sample_view_keys"] = sorted(sample)
             await settle(redis)
+
+            async def audit_backlog(m: Measurement) -> None:
+                # Whether the drainer kept up inside the measured run (its CPU counts there)
+                # rather than leaving its work for after it.
+                backlog = int(await redis.xlen(f"{REDIS_PREFIX}audit:stream"))
+                m.notes["audit_backlog_after_run"] = backlog
+                say(f"    audit stream backlog at the end of the run: {backlog:,} entries")
+
             m, raw["warm"] = await measure(
                 f"service GET {CREDIT_PATH} (warm)", f"{base}{CREDIT_PATH}",
                 tokens_file, args, wrk_bin, warm=True, server_pid=service.proc.pid,
-                before_each=partial(settle, redis),
+                before_each=partial(settle, redis), after_each=audit_backlog,
             )  # fmt: skip
             m.notes |= {"views_cached": cached}
             results.append(m)

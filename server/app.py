@@ -116,6 +116,8 @@ async def _start(app: Sanic, _loop: Any = None) -> None:
 async def _stop(app: Sanic, _loop: Any = None) -> None:
     app.ctx.stop_background.set()
     await asyncio.gather(*app.ctx.background)
+    if app.ctx.runtime is not None:  # the hot path's own connection, beside the pool
+        await app.ctx.runtime.own_view_reader.aclose()
     if app.ctx.owns_runtime and app.ctx.runtime is not None:
         await stop_runtime(app.ctx.runtime)
         app.ctx.runtime = None

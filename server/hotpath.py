@@ -4,14 +4,28 @@
 session, counts the rate limit, appends the audit entry to the stream and returns the cached view,
 so a warm read costs a single round trip and no database query. (A script touches keys it derives
 from the session, so this needs a single Redis or Sentinel, not Redis Cluster.)
+
+On a plain TCP Redis the script goes over one pipelined connection per worker (`ScriptChannel`):
+redis-py's per-command machinery (pool checkout, retry wrapper, Python packing, one socket write
+per command) cost more CPU than the rest of the request. Anything else (fakeredis, TLS, a unix
+socket) uses redis-py's script object; both send the same EVALSHA.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import hiredis
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection as TcpConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 from server.audit import AuditEvent
 from server.cache import Keys
@@ -38,6 +52,132 @@ return {1, s[1], s[2] or '', s[3], view or false}
 """
 
 
+class _ReplyProtocol(asyncio.Protocol):
+    """RESP2 replies, in order, to the futures of the commands sent (Redis answers a connection's
+    commands in the order it received them)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiters: deque[asyncio.Future[Any]] = deque()
+        self.reader = hiredis.Reader()
+        self.pending: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def queue(self, command: bytes) -> None:
+        """Written at the end of this loop iteration, together with the others queued in it."""
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.pending.append(command)
+
+    def flush(self) -> None:
+        data, self.pending = b"".join(self.pending), []
+        if self.transport is not None:  # else connection_lost has failed their waiters
+            self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            waiter = self.waiters.popleft()
+            if waiter.done():
+                continue  # its caller was cancelled; the reply is still consumed in order
+            if isinstance(reply, hiredis.ReplyError):
+                waiter.set_exception(ResponseError(str(reply)))
+            else:
+                waiter.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(RedisConnectionError(f"Redis connection lost: {exc}"))
+
+
+class ScriptChannel:
+    """EVALSHA of one script over one pipelined TCP connection, commands written once per event
+    loop iteration (all the requests a worker handles in one iteration share one write)."""
+
+    def __init__(self, script: str, connection_kwargs: dict[str, Any]) -> None:
+        self._script = script.encode()
+        self._sha = hashlib.sha1(self._script, usedforsecurity=False).hexdigest().encode()
+        self._host = connection_kwargs.get("host", "localhost")
+        self._port = int(connection_kwargs.get("port", 6379))
+        self._setup: list[tuple[Any, ...]] = []
+        if connection_kwargs.get("password"):
+            user = connection_kwargs.get("username")
+            password = connection_kwargs["password"]
+            self._setup.append(("AUTH", user, password) if user else ("AUTH", password))
+        if int(connection_kwargs.get("db") or 0):
+            self._setup.append(("SELECT", int(connection_kwargs["db"])))
+        self._protocol: _ReplyProtocol | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connecting: asyncio.Task[_ReplyProtocol] | None = None
+
+    @classmethod
+    def for_client(cls, redis: Redis, script: str) -> ScriptChannel | None:
+        """A channel to the same server as `redis`, or None when it is not plain TCP."""
+        pool = getattr(redis, "connection_pool", None)
+        if pool is None or pool.connection_class is not TcpConnection:
+            return None
+        return cls(script, dict(pool.connection_kwargs))
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        try:
+            return await self._send(b"EVALSHA", self._sha, keys, args)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            return await self._send(b"EVAL", self._script, keys, args)  # loads it again
+
+    async def _send(
+        self, command: bytes, body: bytes, keys: Sequence[str], args: Sequence[str | int]
+    ) -> Any:
+        protocol = await self._connected()
+        waiter = asyncio.get_running_loop().create_future()
+        protocol.waiters.append(waiter)
+        protocol.queue(hiredis.pack_command((command, body, len(keys), *keys, *args)))
+        return await waiter
+
+    async def _connected(self) -> _ReplyProtocol:
+        """The live connection, opened by one task however many requests are waiting for it."""
+        loop = asyncio.get_running_loop()
+        protocol = self._protocol
+        if protocol is not None and protocol.transport is not None and self._loop is loop:
+            return protocol
+        if self._connecting is None or self._loop is not loop:
+            self._loop = loop
+            self._connecting = loop.create_task(self._connect(loop))
+        connecting = self._connecting
+        try:
+            self._protocol = await asyncio.shield(connecting)
+        except OSError as exc:
+            raise RedisConnectionError(f"cannot reach Redis: {exc}") from exc
+        finally:
+            if self._connecting is connecting and connecting.done():
+                self._connecting = None
+        return self._protocol
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _ReplyProtocol:
+        transport, protocol = await loop.create_connection(_ReplyProtocol, self._host, self._port)
+        try:
+            for command in self._setup:  # AUTH, SELECT
+                waiter = loop.create_future()
+                protocol.waiters.append(waiter)
+                transport.write(hiredis.pack_command(command))
+                await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return protocol
+
+    async def aclose(self) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.close()
+        self._protocol = None
+
+
 @dataclass(frozen=True)
 class OwnRead:
     session: Session
@@ -46,7 +186,9 @@ class OwnRead:
 
 class OwnViewReader:
     def __init__(self, redis: Redis, keys: Keys, settings: Settings) -> None:
-        self._script = redis.register_script(_SCRIPT)
+        self._script: Any = ScriptChannel.for_client(redis, _SCRIPT) or redis.register_script(
+            _SCRIPT
+        )
         self._keys = keys
         self._settings = settings  # the rate-limit rule is read per request (it may change)
         # Keys and payload pieces are the same for every request; only the session key, the time
@@ -94,3 +236,7 @@ class OwnViewReader:
         if len(self._pieces) < 16:  # channels are a small fixed set; never grow without bound
             self._pieces[channel] = pieces
         return pieces
+
+    async def aclose(self) -> None:
+        if isinstance(self._script, ScriptChannel):
+            await self._script.aclose()
