@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     from credit.ingest import add_import_arguments
 
     add_import_arguments(importer)
+    commands.add_parser(
+        "index-snapshot", help="take today's street credit index of every zone (run daily)"
+    )
     fake = commands.add_parser("fake-wechat", help="run the fake WeChat API server standalone")
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=9100)
@@ -57,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"找不到文件：{args.file}", file=sys.stderr)
             return 2
         return asyncio.run(_with_runtime(settings, partial(_import, args)))
+    if args.command == "index-snapshot":
+        return asyncio.run(_with_runtime(settings, _index_snapshot))
     parser.error(f"unknown command {args.command}")
     return 2
 
@@ -82,6 +87,14 @@ async def _seed(rt) -> None:  # type: ignore[no-untyped-def]
     from server.demo import seed_demo
 
     await seed_demo(rt)
+
+
+async def _index_snapshot(rt) -> int:  # type: ignore[no-untyped-def]
+    from scenarios.merchants.street_index import snapshot_all
+
+    for zone_id, value in (await snapshot_all()).items():
+        print(f"{zone_id}\t{value if value is not None else '无在营商户'}")
+    return 0
 
 
 async def _import(args: argparse.Namespace, rt) -> int:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from scenarios.merchants.service import my_merchants
 from server.errors import ApiError, RateLimited, ServiceUnavailable, Unauthorized
 from server.models import IdentityBinding, User
 from server.runtime import Runtime
@@ -101,7 +102,7 @@ async def profile(rt: Runtime, session: Session) -> dict[str, Any]:
         "roles": list(user.roles),
         "identity_bound": binding is not None,
         "identity": identity,
-        # Filled once merchants (一店一码) and venues (信易游) exist.
-        "merchants": [],
+        "merchants": await my_merchants(session),
+        # Filled once venues (信易游) exist.
         "venues": [],
     }

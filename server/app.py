@@ -13,7 +13,7 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
-from miniprogram_api import applications, auth, credit, health, review, uploads
+from miniprogram_api import applications, auth, credit, health, merchants, review, uploads
 from miniprogram_api.common import json_body
 from server import audit, notifications
 from server.errors import ApiError
@@ -66,7 +66,16 @@ def create_app(
     app.ctx.owns_runtime = runtime is None
     app.ctx.migrate_on_start = migrate_on_start
 
-    for blueprint in (health.bp, auth.bp, credit.bp, uploads.bp, applications.bp, review.bp):
+    for blueprint in (
+        health.bp,
+        auth.bp,
+        credit.bp,
+        uploads.bp,
+        applications.bp,
+        review.bp,
+        merchants.bp,
+        merchants.h5,
+    ):
         app.blueprint(blueprint)
 
     @app.get("/openapi.json")

@@ -46,6 +46,13 @@ class Keys:
     def public_view(self, subject_id: int) -> str:
         return f"{self.prefix}credit:public:{subject_id}"
 
+    def merchant_views(self, subject_id: int) -> str:
+        """A hash: merchant id -> its public plate view (JSON) and H5 page, per subject."""
+        return f"{self.prefix}merchant:views:{subject_id}"
+
+    def poster(self, merchant_id: int, fingerprint: str) -> str:
+        return f"{self.prefix}merchant:poster:{merchant_id}:{fingerprint}"
+
     def rate(self, bucket: str, who: str) -> str:
         return f"{self.prefix}rl:{bucket}:{who}"
 
@@ -65,6 +72,10 @@ async def invalidate_subjects(redis: Redis, keys: Keys, subject_ids: list[int] |
     """Drop the cached credit views of these subjects; the next read recomputes them."""
     if not subject_ids:
         return
-    names = [keys.credit_view(s) for s in subject_ids] + [keys.public_view(s) for s in subject_ids]
+    names = [
+        name
+        for s in subject_ids
+        for name in (keys.credit_view(s), keys.public_view(s), keys.merchant_views(s))
+    ]
     for start in range(0, len(names), 500):
         await redis.delete(*names[start : start + 500])

@@ -20,8 +20,8 @@ from credit.models import (
     Severity,
     Subject,
     SubjectKind,
-    SubjectOperator,
 )
+from scenarios.merchants.demo import seed_merchants
 from server.cache import invalidate_subjects
 from server.models import Consent, IdentityBinding, User
 from server.runtime import Runtime
@@ -68,8 +68,7 @@ async def seed_demo(rt: Runtime) -> None:
         "行政许可：食品经营许可证", date(2025, 3, 1), None, None, None,
     )  # fmt: skip
     touched.add(enterprise.id)
-    merchant = await User.get(openid=f"{DEMO_OPENID_PREFIX}merchant")
-    await SubjectOperator.get_or_create(user_id=merchant.id, subject_id=enterprise.id)
+    touched |= await seed_merchants(f"{DEMO_OPENID_PREFIX}merchant")
     await invalidate_subjects(rt.redis, rt.keys, touched)
     log.info("demo users and data are in place (codes demo-citizen, demo-merchant, ...)")
 

@@ -47,6 +47,7 @@ ENV_VARS = {
     "ACCESS_LOG": "access_log",
     "UPLOAD_DIR": "upload_dir",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
+    "PLATE_FONT_PATH": "plate_font_path",
 }
 
 
@@ -82,6 +83,8 @@ class Settings(BaseModel):
     access_log: bool = False
     upload_dir: str = "var/uploads"
     upload_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    # CJK font for printed plates; empty: the first candidate of config/merchants.toml found.
+    plate_font_path: str = ""
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     # Filled by resolve_keys(): where the key material came from ("env" or "generated").
     key_source: str = "env"

@@ -76,3 +76,23 @@ async def make_record(subject_id: int, **overrides):  # type: ignore[no-untyped-
     }
     values.update(overrides)
     return await Record.create(**values)
+
+
+async def make_enterprise(name: str | None = None):  # type: ignore[no-untyped-def]
+    """A fresh enterprise subject in the credit store, with a valid USCC."""
+    import secrets
+
+    from stdnum.cn import uscc
+
+    from credit.models import Subject
+
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    base = "91152921MA" + "".join(secrets.choice(alphabet) for _ in range(7))
+    code = base + uscc.calc_check_digit(base)
+    return await Subject.create(
+        natural_key=f"uscc:{code}",
+        kind="enterprise",
+        name=name or f"阿拉善测试商贸有限公司{code[-4:]}",
+        uscc=code,
+        region="152921",
+    )

@@ -9,6 +9,8 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from server.moderation import Moderation
+
 
 class ApplicationKind(StrEnum):
     REGISTRATION = "registration"
@@ -26,11 +28,6 @@ class ApplicationStatus(StrEnum):
 
 
 OPEN_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.ACCEPTED)
-
-
-class Moderation(StrEnum):
-    PASSED = "pass"
-    REVIEW = "review"  # held: only reviewers see the text until one has decided
 
 
 class ObjectionOutcome(StrEnum):

@@ -11,7 +11,6 @@ after the drop.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,7 +23,6 @@ from credit.applications.models import (
     ApplicationEvent,
     ApplicationKind,
     ApplicationStatus,
-    Moderation,
     ObjectionOutcome,
 )
 from credit.applications.rules import ApplicationRules, default_rules, repair_eligibility
@@ -45,13 +43,11 @@ from server.audit import append as append_audit
 from server.cache import invalidate_subjects
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.models import User
+from server.moderation import Moderation, moderate
 from server.pagination import cursor_id, page
 from server.runtime import Runtime
 from server.security.sessions import Session
 from server.uploads import owned_upload_ids
-from server.wechat.client import WeChatError
-
-log = logging.getLogger(__name__)
 
 Kind = ApplicationKind
 Status = ApplicationStatus
@@ -150,30 +146,6 @@ async def _registration_subject(session: Session, uscc: str | None) -> Subject:
     if session.subject_id is None:
         raise Conflict("请先完成实名核验", code="IDENTITY_NOT_BOUND")
     return await Subject.get(id=session.subject_id)
-
-
-# -- content security ------------------------------------------------------------------------
-
-
-async def moderate(rt: Runtime, openid: str, texts: dict[str, str], scene: int) -> Moderation:
-    """`risky` is refused; `review`, or WeChat not answering, holds the text for a reviewer
-    rather than losing what the user wrote."""
-    verdict = Moderation.PASSED
-    for field, text in texts.items():
-        try:
-            suggest = await rt.wechat.msg_sec_check(openid=openid, content=text, scene=scene)
-        except WeChatError as exc:
-            log.warning("msg_sec_check failed (%s): the text is held for a reviewer", exc)
-            suggest = "review"
-        if suggest == "risky":
-            raise Invalid(
-                "提交的内容含有不适宜发布的信息，请修改后重新提交",
-                code="CONTENT_RISKY",
-                fields={field: "内容未通过安全检测"},
-            )
-        if suggest == "review":
-            verdict = Moderation.REVIEW
-    return verdict
 
 
 # -- submitting ------------------------------------------------------------------------------

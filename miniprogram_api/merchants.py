@@ -1,0 +1,281 @@
+"""Merchants and zones, 一店一码 (API.md "Merchants and zones"): operators, staff, the public scan
+endpoint and the H5 page of a plate."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, html, raw
+from sanic_ext import openapi
+
+from miniprogram_api.common import (
+    channel,
+    client_ip,
+    json_body,
+    json_bytes,
+    parse_body,
+    require_session,
+    runtime,
+)
+from scenarios.merchants import complaints, public, service, street_index
+from scenarios.merchants.h5 import render_not_found
+from server.errors import NotFound
+
+bp = Blueprint("merchants", url_prefix="/api/v1")
+h5 = Blueprint("merchant_h5")
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+PNG_HEADERS = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
+
+
+class MerchantBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    uscc: Annotated[Text, Field(min_length=18, max_length=18)]
+    name: Annotated[Text, Field(min_length=2, max_length=60)]
+    zone_id: Annotated[Text, Field(min_length=1, max_length=40)]
+    address: Annotated[Text, Field(min_length=2, max_length=120)]
+    category: Annotated[Text, Field(min_length=1, max_length=30)]
+
+
+class CommitmentBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    accepted: StrictBool
+    version: Annotated[Text, Field(min_length=1, max_length=20)]
+
+
+class MerchantDecisionBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    decision: Literal["approve", "reject", "suspend", "reinstate", "revoke"]
+    note: Annotated[Text, Field(max_length=200)] | None = None
+
+
+class ComplaintBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    content: Annotated[Text, Field(min_length=5, max_length=1000)]
+    attachments: Annotated[list[StrictInt], Field(default_factory=list, max_length=9)]
+
+
+class ReplyBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    reply: Annotated[Text, Field(min_length=2, max_length=1000)]
+
+
+class ComplaintDecisionBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    decision: Literal["uphold", "dismiss"]
+    note: Annotated[Text, Field(max_length=500)] | None = None
+
+
+# -- zones -----------------------------------------------------------------------------------
+
+
+@bp.get("/zones")
+@openapi.definition(summary="诚信示范街区、景区与园区（含街区信用指数）", tag="merchants")
+async def zones(request: Request) -> HTTPResponse:
+    return json_body(await street_index.list_zones())
+
+
+@bp.get("/zones/<zone_id:str>/index")
+@openapi.definition(summary="街区信用指数：构成与每日历史", tag="merchants")
+async def zone_index(request: Request, zone_id: str) -> HTTPResponse:
+    return json_body(await street_index.zone_index(zone_id))
+
+
+# -- operators and staff -----------------------------------------------------------------------
+
+
+@bp.post("/merchants")
+@openapi.definition(
+    summary="登记商户（经营者须已实名），待工作人员审核",
+    body={"application/json": MerchantBody.model_json_schema()},
+    tag="merchants",
+    secured="token",
+)
+async def register_merchant(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    body = parse_body(request, MerchantBody)
+    merchant = await service.register(
+        session,
+        uscc=body.uscc,
+        name=body.name,
+        zone_id=body.zone_id,
+        address=body.address,
+        category=body.category,
+    )
+    return json_body(merchant, status=201)
+
+
+@bp.get("/merchants")
+@openapi.definition(
+    summary="我经营的商户；工作人员可查看全部（status 筛选）", tag="merchants", secured="token"
+)
+async def list_merchants(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    return json_body(
+        await service.list_merchants(
+            session, request.args.get("status"), request.args.get("cursor")
+        )
+    )
+
+
+@bp.get("/merchants/commitment")
+@openapi.definition(summary="诚信经营承诺书全文与版本", tag="merchants")
+async def merchant_commitment_text(request: Request) -> HTTPResponse:
+    return json_body(service.commitment_text())
+
+
+@bp.get("/merchants/<merchant_id:str>")
+@openapi.definition(summary="商户详情、等级与评价依据", tag="merchants", secured="token")
+async def merchant_detail(request: Request, merchant_id: str) -> HTTPResponse:
+    session = await require_session(request)
+    return json_body(await service.merchant_detail(session, merchant_id))
+
+
+@bp.post("/merchants/<merchant_id:str>/commitment")
+@openapi.definition(
+    summary="经营者签署诚信经营承诺",
+    body={"application/json": CommitmentBody.model_json_schema()},
+    tag="merchants",
+    secured="token",
+)
+async def sign_commitment(request: Request, merchant_id: str) -> HTTPResponse:
+    session = await require_session(request)
+    body = parse_body(request, CommitmentBody)
+    return json_body(
+        await service.sign_commitment(
+            runtime(request), session, merchant_id, accepted=body.accepted, version=body.version
+        )
+    )
+
+
+@bp.get("/merchants/<merchant_id:str>/plate.png")
+@openapi.definition(summary="可打印的商户信用码海报（PNG）", tag="merchants", secured="token")
+async def plate_png(request: Request, merchant_id: str) -> HTTPResponse:
+    session = await require_session(request)
+    image = await service.plate_image(runtime(request), session, merchant_id, "poster")
+    return raw(image, content_type="image/png", headers=PNG_HEADERS)
+
+
+@bp.get("/merchants/<merchant_id:str>/qr.png")
+@openapi.definition(summary="商户码二维码（PNG）", tag="merchants", secured="token")
+async def qr_png(request: Request, merchant_id: str) -> HTTPResponse:
+    session = await require_session(request)
+    image = await service.plate_image(runtime(request), session, merchant_id, "qr")
+    return raw(image, content_type="image/png", headers=PNG_HEADERS)
+
+
+@bp.get("/merchants/<merchant_id:str>/complaints")
+@openapi.definition(summary="商户收到的投诉（经营者或工作人员）", tag="merchants", secured="token")
+async def merchant_complaints(request: Request, merchant_id: str) -> HTTPResponse:
+    session = await require_session(request)
+    return json_body(await complaints.of_merchant(session, merchant_id, request.args.get("cursor")))
+
+
+@bp.post("/complaints/<complaint_id:str>/reply")
+@openapi.definition(
+    summary="经营者回复投诉",
+    body={"application/json": ReplyBody.model_json_schema()},
+    tag="merchants",
+    secured="token",
+)
+async def reply_complaint(request: Request, complaint_id: str) -> HTTPResponse:
+    session = await require_session(request)
+    body = parse_body(request, ReplyBody)
+    return json_body(await complaints.reply(runtime(request), session, complaint_id, body.reply))
+
+
+@bp.get("/me/complaints")
+@openapi.definition(summary="我提交的投诉", tag="merchants", secured="token")
+async def my_complaints(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    return json_body(await complaints.mine(session, request.args.get("cursor")))
+
+
+@bp.post("/admin/merchants/<merchant_id:str>/decision")
+@openapi.definition(
+    summary="工作人员审核商户：approve / reject / suspend / reinstate / revoke",
+    body={"application/json": MerchantDecisionBody.model_json_schema()},
+    tag="review",
+    secured="token",
+)
+async def decide_merchant(request: Request, merchant_id: str) -> HTTPResponse:
+    session = await require_session(request, *service.STAFF_ROLES)
+    body = parse_body(request, MerchantDecisionBody)
+    return json_body(
+        await service.decide(
+            runtime(request), session, merchant_id, decision=body.decision, note=body.note
+        )
+    )
+
+
+@bp.get("/admin/complaints")
+@openapi.definition(
+    summary="投诉处理队列（默认待处理，status 筛选）", tag="review", secured="token"
+)
+async def complaint_queue(request: Request) -> HTTPResponse:
+    await require_session(request, *service.STAFF_ROLES)
+    return json_body(await complaints.queue(request.args.get("status"), request.args.get("cursor")))
+
+
+@bp.post("/admin/complaints/<complaint_id:str>/decision")
+@openapi.definition(
+    summary="工作人员认定投诉：uphold 成立 / dismiss 不成立",
+    body={"application/json": ComplaintDecisionBody.model_json_schema()},
+    tag="review",
+    secured="token",
+)
+async def decide_complaint(request: Request, complaint_id: str) -> HTTPResponse:
+    session = await require_session(request, *service.STAFF_ROLES)
+    body = parse_body(request, ComplaintDecisionBody)
+    return json_body(
+        await complaints.decide(
+            runtime(request), session, complaint_id, decision=body.decision, note=body.note
+        )
+    )
+
+
+# -- public: scanning a plate -----------------------------------------------------------------
+
+
+@bp.get("/merchant-codes/<code:str>")
+@openapi.definition(summary="扫码查看商户信用（无需登录）", tag="merchants")
+async def merchant_code(request: Request, code: str) -> HTTPResponse:
+    body = await public.scan(
+        runtime(request), code, "json", channel=channel(request), client=client_ip(request)
+    )
+    return json_bytes(body)
+
+
+@bp.post("/merchant-codes/<code:str>/complaints")
+@openapi.definition(
+    summary="消费者投诉商户（须登录）",
+    body={"application/json": ComplaintBody.model_json_schema()},
+    tag="merchants",
+    secured="token",
+)
+async def complain(request: Request, code: str) -> HTTPResponse:
+    session = await require_session(request)
+    body = parse_body(request, ComplaintBody)
+    complaint = await complaints.submit(
+        runtime(request),
+        session,
+        code,
+        content=body.content,
+        attachments=body.attachments,
+        client=client_ip(request),
+    )
+    return json_body(complaint, status=201)
+
+
+@h5.get("/m/<code:str>")
+@openapi.definition(summary="商户信用 H5 页面（手机浏览器扫码打开）", tag="merchants")
+async def merchant_page(request: Request, code: str) -> HTTPResponse:
+    try:
+        page = await public.scan(
+            runtime(request), code, "html", channel="h5", client=client_ip(request)
+        )
+    except NotFound:
+        return html(render_not_found(code), status=404)
+    return raw(page, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,148 @@
+"""The merchant plate (一店一码, DESIGN.md §5): a plain HTTPS URL in a QR code, and the printable
+poster around it. Pure functions of their inputs, CPU-bound: callers run them in a thread and
+cache the bytes."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import qrcode
+from PIL import Image, ImageDraw, ImageFont
+from qrcode.constants import ERROR_CORRECT_M
+
+CODE_ALPHABET = string.ascii_letters + string.digits
+POSTER_SIZE = (1240, 1754)  # A5 at 210 dpi: prints sharp on a shop wall
+
+
+class FontMissing(RuntimeError):
+    """No usable CJK font: printing would show empty boxes instead of the shop's name."""
+
+
+def new_code(length: int) -> str:
+    """Short and opaque, `[0-9A-Za-z]` only, so it can also be a mini-program code `scene`."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def is_valid_code(code: str) -> bool:
+    return 0 < len(code) <= 32 and all(c in CODE_ALPHABET for c in code)
+
+
+def plate_url(public_base_url: str, code: str) -> str:
+    return f"{public_base_url.rstrip('/')}/m/{code}"
+
+
+def qr_image(url: str, box_size: int = 12) -> Image.Image:
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=box_size, border=4)
+    code.add_data(url)
+    code.make(fit=True)
+    return code.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def qr_png(url: str) -> bytes:
+    return png_bytes(qr_image(url))
+
+
+@dataclass(frozen=True)
+class PosterContent:
+    name: str
+    zone: str
+    grade: str
+    grade_label: str
+    colour: str
+    url: str
+    caption: str
+    issued_on: date
+    code: str
+
+
+def load_cjk_font(path: Path | None, size: int) -> ImageFont.FreeTypeFont:
+    if path is None:
+        raise FontMissing("未找到中文字体")
+    font = ImageFont.truetype(str(path), size)
+    if not has_cjk_glyphs(font):
+        raise FontMissing(f"字体 {path} 不含中文字形")
+    return font
+
+
+def has_cjk_glyphs(font: ImageFont.FreeTypeFont) -> bool:
+    """A font without CJK draws every such character as the same fallback box."""
+    shapes = {bytes(font.getmask(char)) for char in "信用阿拉善"}
+    return len(shapes) > 1
+
+
+def poster_png(content: PosterContent, font_path: Path | None) -> bytes:
+    width, height = POSTER_SIZE
+    title_font = load_cjk_font(font_path, 64)
+    name_font = load_cjk_font(font_path, 76)
+    text_font = load_cjk_font(font_path, 40)
+    small_font = load_cjk_font(font_path, 32)
+    grade_font = load_cjk_font(font_path, 150)
+
+    poster = Image.new("RGB", POSTER_SIZE, "white")
+    draw = ImageDraw.Draw(poster)
+    draw.rectangle((0, 0, width, 170), fill=content.colour)
+    _centred(draw, "信用阿拉善 · 一店一码", 50, title_font, width, "white")
+
+    y = 215
+    for line in _wrap(content.name, name_font, width - 120):
+        _centred(draw, line, y, name_font, width, "#222222")
+        y += 96
+    _centred(draw, content.zone, y + 4, text_font, width, "#555555")
+
+    badge_top = y + 80
+    draw.ellipse(
+        (width // 2 - 120, badge_top, width // 2 + 120, badge_top + 240), fill=content.colour
+    )
+    _centred(draw, content.grade, badge_top + 30, grade_font, width, "white")
+    _centred(
+        draw, f"信用等级：{content.grade_label}", badge_top + 262, text_font, width, content.colour
+    )
+
+    qr = qr_image(content.url, box_size=14)
+    side = min(760, height - (badge_top + 340) - 230)
+    qr = qr.resize((side, side), Image.Resampling.NEAREST)
+    qr_top = badge_top + 340
+    poster.paste(qr, ((width - side) // 2, qr_top))
+    _centred(draw, content.caption, qr_top + side + 30, text_font, width, "#222222")
+    footer = f"发码日期 {content.issued_on.isoformat()}　编码 {content.code}"
+    _centred(draw, footer, height - 80, small_font, width, "#777777")
+    return png_bytes(poster)
+
+
+def _centred(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    top: int,
+    font: ImageFont.FreeTypeFont,
+    width: int,
+    colour: str,
+) -> None:
+    left, _, right, _ = draw.textbbox((0, 0), text, font=font)
+    draw.text(((width - (right - left)) // 2, top), text, font=font, fill=colour)
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
+    """Chinese has no spaces: break between characters, at most two lines."""
+    lines: list[str] = []
+    current = ""
+    for char in text:
+        if font.getlength(current + char) > max_width and current:
+            lines.append(current)
+            current = char
+        else:
+            current += char
+    lines.append(current)
+    if len(lines) > 2:
+        lines = [lines[0], lines[1][:-1] + "…"]
+    return lines

@@ -1,0 +1,165 @@
+"""Consumer complaints about a shop: a logged-in citizen complains from the plate, the merchant
+replies, staff uphold or dismiss. Upheld complaints lower the merchant's level. Text held for
+review by WeChat content security is shown to staff only until one of them has decided."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from credit.calendar_dates import SHANGHAI
+from scenarios.merchants.models import Complaint, ComplaintStatus, Merchant, MerchantStatus
+from scenarios.merchants.public import resolve_code
+from scenarios.merchants.service import STAFF_ROLES, drop_views, visible_merchant
+from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.models import User
+from server.moderation import Moderation, moderate
+from server.pagination import cursor_id, page
+from server.runtime import Runtime
+from server.security.sessions import Session
+from server.uploads import owned_upload_ids
+
+MODERATION_SCENE = 2  # comment
+PAGE_SIZE = 20
+STATUS_LABELS = {
+    ComplaintStatus.SUBMITTED: "待处理",
+    ComplaintStatus.REPLIED: "商户已回复",
+    ComplaintStatus.UPHELD: "投诉成立",
+    ComplaintStatus.DISMISSED: "投诉不成立",
+}
+DECISIONS = {"uphold": ComplaintStatus.UPHELD, "dismiss": ComplaintStatus.DISMISSED}
+OPEN = (ComplaintStatus.SUBMITTED, ComplaintStatus.REPLIED)
+HELD_TEXT = "（内容审核中）"
+
+
+def _parse_id(value: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise NotFound("投诉不存在", code="COMPLAINT_NOT_FOUND")
+    return int(value)
+
+
+async def submit(
+    rt: Runtime, session: Session, code: str, *, content: str, attachments: list[int], client: str
+) -> dict[str, Any]:
+    merchant_id, _ = await resolve_code(rt, code, client)
+    merchant = await Merchant.get(id=merchant_id)
+    if merchant.status == MerchantStatus.REVOKED:
+        raise Conflict("该商户码已撤销，不能再投诉", code="MERCHANT_REVOKED")
+    if merchant.operator_id == session.user_id:  # type: ignore[attr-defined]
+        raise Forbidden("不能投诉自己经营的商户", code="OWN_MERCHANT")
+    attachment_ids = await owned_upload_ids(session, attachments)
+    openid = (await User.get(id=session.user_id)).openid
+    moderation = await moderate(rt, openid, {"content": content}, MODERATION_SCENE)
+    complaint = await Complaint.create(
+        merchant_id=merchant.id,
+        complainant_id=session.user_id,
+        content=content,
+        attachments=attachment_ids,
+        moderation=moderation,
+    )
+    await drop_views(rt, merchant)
+    return _json(complaint, audience="complainant")
+
+
+async def mine(session: Session, cursor: str | None) -> dict[str, Any]:
+    query = Complaint.filter(complainant_id=session.user_id)
+    after = cursor_id(cursor)
+    if after is not None:
+        query = query.filter(id__lt=after)
+    rows = await query.order_by("-id").limit(PAGE_SIZE + 1)
+    return page(rows, PAGE_SIZE, lambda c: _json(c, audience="complainant"))
+
+
+async def of_merchant(session: Session, merchant_id: str, cursor: str | None) -> dict[str, Any]:
+    merchant = await visible_merchant(session, merchant_id)
+    audience = "staff" if session.has_role(*STAFF_ROLES) else "merchant"
+    query = Complaint.filter(merchant_id=merchant.id)
+    after = cursor_id(cursor)
+    if after is not None:
+        query = query.filter(id__lt=after)
+    rows = await query.order_by("-id").limit(PAGE_SIZE + 1)
+    return page(rows, PAGE_SIZE, lambda c: _json(c, audience=audience))
+
+
+async def reply(rt: Runtime, session: Session, complaint_id: str, text: str) -> dict[str, Any]:
+    complaint = await Complaint.get_or_none(id=_parse_id(complaint_id)).prefetch_related("merchant")
+    if complaint is None or complaint.merchant.operator_id != session.user_id:  # type: ignore[attr-defined]
+        raise NotFound("投诉不存在", code="COMPLAINT_NOT_FOUND")
+    openid = (await User.get(id=session.user_id)).openid
+    await moderate(rt, openid, {"reply": text}, MODERATION_SCENE)
+    changed = await Complaint.filter(id=complaint.id, status__in=list(OPEN)).update(
+        status=ComplaintStatus.REPLIED, reply=text, replied_at=datetime.now(UTC)
+    )
+    if changed != 1:
+        raise Conflict("该投诉已处理完毕，不能再回复", code="COMPLAINT_CLOSED")
+    await complaint.refresh_from_db()
+    return _json(complaint, audience="merchant")
+
+
+async def decide(
+    rt: Runtime, session: Session, complaint_id: str, *, decision: str, note: str | None
+) -> dict[str, Any]:
+    complaint = await Complaint.get_or_none(id=_parse_id(complaint_id)).prefetch_related("merchant")
+    if complaint is None:
+        raise NotFound("投诉不存在", code="COMPLAINT_NOT_FOUND")
+    if decision == "dismiss" and not note:
+        raise Invalid("请填写不成立的理由", fields={"note": "驳回投诉时必填"})
+    async with in_transaction():
+        changed = await Complaint.filter(id=complaint.id, status__in=list(OPEN)).update(
+            status=DECISIONS[decision],
+            decided_by=session.user_id,
+            decided_at=datetime.now(UTC),
+            decision_note=note,
+            moderation=Moderation.PASSED,  # a staff member has read it
+        )
+        if changed != 1:
+            raise Conflict("该投诉已被处理，请刷新后查看", code="COMPLAINT_CLOSED")
+    await drop_views(rt, complaint.merchant)  # the level may change
+    await complaint.refresh_from_db()
+    return _json(complaint, audience="staff")
+
+
+def _json(complaint: Complaint, *, audience: str) -> dict[str, Any]:
+    held = complaint.moderation == Moderation.REVIEW and audience == "merchant"
+    shaped: dict[str, Any] = {
+        "id": complaint.id,
+        "merchant_id": complaint.merchant_id,  # type: ignore[attr-defined]
+        "content": HELD_TEXT if held else complaint.content,
+        "attachments": [] if held else list(complaint.attachments or []),
+        "status": str(complaint.status),
+        "status_label": STATUS_LABELS[complaint.status],
+        "reply": complaint.reply,
+        "decision_note": complaint.decision_note,
+        "created_at": _iso(complaint.created_at),
+        "replied_at": _iso(complaint.replied_at),
+        "decided_at": _iso(complaint.decided_at),
+    }
+    if audience == "staff":
+        shaped["moderation"] = str(complaint.moderation)
+    return shaped
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds") if moment else None
+
+
+async def queue(status: str | None, cursor: str | None) -> dict[str, Any]:
+    """Staff: oldest first; open complaints by default."""
+    query = Complaint.all()
+    if status:
+        try:
+            query = query.filter(status=ComplaintStatus(status))
+        except ValueError as exc:
+            raise Invalid(
+                "状态参数无效",
+                fields={"status": "可选：" + "、".join(s.value for s in ComplaintStatus)},
+            ) from exc
+    else:
+        query = query.filter(status__in=list(OPEN))
+    after = cursor_id(cursor)
+    if after is not None:
+        query = query.filter(id__gt=after)
+    rows = await query.order_by("id").limit(PAGE_SIZE + 1)
+    return page(rows, PAGE_SIZE, lambda c: _json(c, audience="staff"))

@@ -1,0 +1,88 @@
+"""Demo shops of the embedded default (fictional names; USCCs carry valid check characters):
+one street and one scenic area of Alxa, so a newcomer can scan a plate at once."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+from credit.calendar_dates import add_months, today
+from credit.models import (
+    Record,
+    RecordClass,
+    RecordType,
+    Severity,
+    Subject,
+    SubjectKind,
+    SubjectOperator,
+)
+from scenarios.merchants.models import Merchant, MerchantStatus
+from scenarios.merchants.rules import default_rules
+from server.models import User
+
+# (code, shop name, subject name, USCC, kind, zone, category, address, status, commitment signed)
+DEMO_SHOPS = [
+    ("DemoTuoling01", "驼铃餐厅（定远营店）", "阿拉善左旗驼铃餐饮有限公司", "91152921MA0Q8DEM0M",
+     SubjectKind.ENTERPRISE, "dingyuanying", "餐饮", "巴彦浩特镇定远营古城南街 18 号",
+     MerchantStatus.ACTIVE, True),
+    ("DemoHuyang02", "胡杨人家民宿", "额济纳旗胡杨人家民宿", "92152923MA0Q8HY01L",
+     SubjectKind.INDIVIDUAL_BUSINESS, "ejina-huyang", "住宿", "达来呼布镇胡杨林景区东门 6 号",
+     MerchantStatus.ACTIVE, False),
+    ("DemoShamo03", "沙漠之舟户外用品", "阿拉善左旗沙漠之舟户外用品店", "92152921MA0Q8XM03H",
+     SubjectKind.INDIVIDUAL_BUSINESS, "dingyuanying", "零售", "巴彦浩特镇定远营古城北街 3 号",
+     MerchantStatus.ACTIVE, False),
+    (None, "驼峰文旅体验馆", "阿拉善左旗驼峰文旅有限公司", "91152921MA0Q8DK02J",
+     SubjectKind.ENTERPRISE, "dingyuanying", "文化娱乐", "巴彦浩特镇定远营古城西街 9 号",
+     MerchantStatus.PENDING, False),
+]  # fmt: skip
+
+
+async def seed_merchants(operator_openid: str) -> set[int]:
+    """Idempotent; returns the subjects it touched (their cached views must be dropped)."""
+    rules = default_rules()
+    operator = await User.get(openid=operator_openid)
+    touched: set[int] = set()
+    for code, shop, subject_name, uscc, kind, zone, category, address, status, signed in DEMO_SHOPS:
+        subject, _ = await Subject.get_or_create(
+            natural_key=f"uscc:{uscc}",
+            defaults={"kind": kind, "name": subject_name, "uscc": uscc, "region": uscc[2:8]},
+        )
+        touched.add(subject.id)
+        if await Merchant.exists(subject_id=subject.id, name=shop):
+            continue
+        await Merchant.create(
+            subject_id=subject.id,
+            operator_id=operator.id,
+            name=shop,
+            zone_id=zone,
+            address=address,
+            category=category,
+            status=status,
+            code=code,
+            code_issued_on=today() if code else None,
+            commitment_version=rules.commitment_version if signed else None,
+            commitment_hash=rules.commitment_hash if signed else None,
+            commitment_accepted_at=datetime.now(UTC) if signed else None,
+        )
+        if status == MerchantStatus.ACTIVE:
+            await SubjectOperator.get_or_create(user_id=operator.id, subject_id=subject.id)
+    shamo = await Subject.get(uscc="92152921MA0Q8XM03H")
+    decided = today() - timedelta(days=40)
+    await Record.get_or_create(
+        natural_key="demo|penalty|shamo",
+        defaults={
+            "subject_id": shamo.id,
+            "type": RecordType.PENALTY,
+            "record_class": RecordClass.GENERAL_DISHONESTY,
+            "title": "行政处罚：销售商品未明码标价",
+            "severity": Severity.GENERAL,
+            "decided_on": decided,
+            "publish_min_until": add_months(decided, 3),
+            "publish_max_until": add_months(decided, 12),
+            "authority": "阿拉善左旗发展和改革委员会（演示）",
+            "document_no": "demo|penalty|shamo",
+            "content_hash": hashlib.sha256(b"demo|penalty|shamo").hexdigest(),
+            "details": {"处罚内容": "警告"},
+        },
+    )
+    return touched

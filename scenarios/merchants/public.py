@@ -1,0 +1,120 @@
+"""What a consumer sees when scanning a plate: `GET /api/v1/merchant-codes/{code}` and the H5
+page `/m/{code}`, both without login.
+
+The hot path is one Redis round trip: a pipeline that reads the cached view from the subject's
+merchant-view hash and appends the audit entry of the read. Codes never move to another merchant,
+so the code -> (merchant, subject) mapping is kept in process memory after the first lookup."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from credit.calendar_dates import now_iso
+from qr.plate import is_valid_code
+from scenarios.merchants.evaluation import evaluate, published_records_json
+from scenarios.merchants.h5 import render_page
+from scenarios.merchants.models import Complaint, ComplaintStatus, Merchant
+from scenarios.merchants.rules import default_rules
+from scenarios.merchants.service import STATUS_LABELS, commitment_json
+from server.audit import AuditEvent
+from server.errors import NotFound
+from server.runtime import Runtime
+from server.security import ratelimit
+
+Format = Literal["json", "html"]
+VIEW_SECONDS = 3600
+MAX_REMEMBERED_CODES = 200_000
+_codes: dict[str, tuple[int, int]] = {}
+
+
+async def resolve_code(rt: Runtime, code: str, client: str) -> tuple[int, int]:
+    """(merchant id, subject id). Unknown codes cost a database query, so they are rate limited."""
+    known = _codes.get(code)
+    if known is not None:
+        return known
+    if is_valid_code(code):
+        row = await Merchant.filter(code=code).first().values_list("id", "subject_id")
+    else:
+        row = None
+    if row is None:
+        await ratelimit.enforce(
+            rt.redis,
+            rt.keys,
+            "merchant_code_miss",
+            client,
+            rt.settings.rate_limits["merchant_code_miss"],
+        )
+        raise NotFound(
+            "未找到该商户码，请确认是否为信用阿拉善商户码", code="MERCHANT_CODE_NOT_FOUND"
+        )
+    if len(_codes) >= MAX_REMEMBERED_CODES:
+        _codes.clear()
+    _codes[code] = (int(row[0]), int(row[1]))
+    return _codes[code]
+
+
+async def scan(rt: Runtime, code: str, fmt: Format, *, channel: str, client: str) -> bytes:
+    merchant_id, subject_id = await resolve_code(rt, code, client)
+    key = rt.keys.merchant_views(subject_id)
+    field = f"{'j' if fmt == 'json' else 'h'}:{merchant_id}"
+    event = AuditEvent(
+        action="credit.read",
+        actor_kind="public",
+        actor_role="public",
+        purpose="扫码查看商户信用",
+        channel="h5" if fmt == "html" else channel,
+        subject_id=subject_id,
+        detail={"merchant_id": merchant_id},
+    )
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        pipe.hget(key, field)
+        pipe.xadd(rt.keys.audit_stream, {"e": event.payload()})
+        cached, _ = await pipe.execute()
+    if cached is not None:
+        return bytes(cached)
+    view = await build_view(rt, merchant_id)
+    body = json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
+    page = render_page(view).encode()
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        pipe.hset(key, mapping={f"j:{merchant_id}": body, f"h:{merchant_id}": page})
+        pipe.expire(key, VIEW_SECONDS)
+        await pipe.execute()
+    return body if fmt == "json" else page
+
+
+async def build_view(rt: Runtime, merchant_id: int) -> dict[str, Any]:
+    rules = default_rules()
+    merchant = await Merchant.get(id=merchant_id).prefetch_related("subject")
+    evaluation = await evaluate(merchant, rules)
+    zone = rules.zones.get(merchant.zone_id)
+    return {
+        "code": merchant.code,
+        "status": str(merchant.status),
+        "status_label": STATUS_LABELS[merchant.status],
+        "merchant": {
+            "name": merchant.name,
+            "zone": zone.name if zone else merchant.zone_id,
+            "zone_kind": zone.kind if zone else None,
+            "address": merchant.address,
+            "category": merchant.category,
+            "subject_name": merchant.subject.name,
+            "uscc": merchant.subject.uscc,
+        },
+        "level": evaluation.level,
+        "factors": evaluation.factors,
+        "commitment": commitment_json(merchant) | {"text_version": rules.commitment_version},
+        "records": published_records_json(evaluation),
+        "complaints": await complaint_counts(merchant_id),
+        "as_of": now_iso(),
+    }
+
+
+async def complaint_counts(merchant_id: int) -> dict[str, int]:
+    since = datetime.now(UTC) - timedelta(days=default_rules().complaint_window_days)
+    total = await Complaint.filter(merchant_id=merchant_id, created_at__gte=since).count()
+    upheld = await Complaint.filter(
+        merchant_id=merchant_id, status=ComplaintStatus.UPHELD, decided_at__gte=since
+    ).count()
+    return {"total": total, "upheld": upheld}

@@ -1,0 +1,116 @@
+"""Zones and the merchant rules officials set (config/zones.toml, config/merchants.toml)."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from server.settings import CONFIG_DIR
+
+
+@dataclass(frozen=True)
+class Zone:
+    id: str
+    name: str
+    kind: str
+    region: str
+
+
+@dataclass(frozen=True)
+class MerchantGrade:
+    grade: str
+    label: str
+    colour: str
+    min_score: int
+
+    def as_dict(self, score: int) -> dict[str, Any]:
+        return {"grade": self.grade, "label": self.label, "colour": self.colour, "score": score}
+
+
+@dataclass(frozen=True)
+class IndexFormula:
+    score_weight: float
+    good_weight: float
+    commitment_weight: float
+    complaint_penalty: float
+    complaint_penalty_cap: float
+    complaint_days: int
+    history_days: int
+
+
+@dataclass(frozen=True)
+class MerchantRules:
+    zones: dict[str, Zone]
+    categories: tuple[str, ...]
+    commitment_points: int
+    complaint_points: int
+    complaint_cap: int
+    complaint_window_days: int
+    grades: tuple[MerchantGrade, ...]
+    commitment_version: str
+    commitment_text: str
+    index: IndexFormula
+    font_path: str
+    font_candidates: tuple[str, ...]
+    code_length: int
+    caption: str
+
+    @classmethod
+    def load(cls, config_dir: Path | None = None) -> MerchantRules:
+        folder = config_dir or CONFIG_DIR
+        with (folder / "zones.toml").open("rb") as handle:
+            zones = tomllib.load(handle)["zones"]
+        with (folder / "merchants.toml").open("rb") as handle:
+            raw = tomllib.load(handle)
+        evaluation = raw["evaluation"]
+        grades = sorted(
+            (MerchantGrade(**grade) for grade in evaluation["grades"]),
+            key=lambda g: g.min_score,
+            reverse=True,
+        )
+        return cls(
+            zones={zone["id"]: Zone(**zone) for zone in zones},
+            categories=tuple(raw["categories"]),
+            commitment_points=int(evaluation["commitment_points"]),
+            complaint_points=int(evaluation["complaint_points"]),
+            complaint_cap=int(evaluation["complaint_cap"]),
+            complaint_window_days=int(evaluation["complaint_window_days"]),
+            grades=tuple(grades),
+            commitment_version=raw["commitment"]["version"],
+            commitment_text=raw["commitment"]["text"].strip(),
+            index=IndexFormula(**raw["street_index"]),
+            font_path=raw["plate"].get("font_path", ""),
+            font_candidates=tuple(raw["plate"].get("font_candidates", [])),
+            code_length=int(raw["plate"]["code_length"]),
+            caption=raw["plate"]["caption"],
+        )
+
+    def grade_for(self, score: int) -> MerchantGrade:
+        for grade in self.grades:
+            if score >= grade.min_score:
+                return grade
+        return self.grades[-1]
+
+    @property
+    def commitment_hash(self) -> str:
+        return hashlib.sha256(self.commitment_text.encode()).hexdigest()
+
+    def font(self, configured: str = "") -> Path | None:
+        """The CJK font to print with: the setting, else config, else the first candidate found.
+        A font that is configured but missing is an error, not a reason to pick another."""
+        if configured or self.font_path:
+            chosen = Path(configured or self.font_path)
+            return chosen if chosen.is_file() else None
+        for candidate in self.font_candidates:
+            if candidate and Path(candidate).is_file():
+                return Path(candidate)
+        return None
+
+
+@lru_cache(maxsize=1)
+def default_rules() -> MerchantRules:
+    return MerchantRules.load()

@@ -1,0 +1,193 @@
+"""The plate as a phone uses it: print the poster, decode its QR code with OpenCV, follow the URL,
+get the shop; and the H5 page in a real headless Chromium at 375×812."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageFont
+
+from qr.plate import FontMissing, PosterContent, has_cjk_glyphs, poster_png
+from scenarios.merchants.models import Merchant
+from scenarios.merchants.rules import default_rules
+from tests.conftest import BACKEND
+from tests.helpers import make_record
+from tests.scenarios.merchants.test_merchants import active_merchant
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def decode_qr(png: bytes) -> str:
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    text, points, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    assert points is not None and text, "no QR code found"
+    return text
+
+
+async def test_poster_decodes_to_the_plate_url_and_leads_to_the_shop(client, login, settings):
+    operator, merchant = await active_merchant(client, login, name="红柳滩农家乐")
+    response = await client.get(f"/api/v1/merchants/{merchant['id']}/plate.png", headers=operator)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    poster = Image.open(io.BytesIO(response.content))
+    assert poster.size == (1240, 1754)
+    url = decode_qr(response.content)
+    assert url == f"{settings.public_base_url}/m/{merchant['code']}"
+
+    page = await client.get(urlparse(url).path)
+    assert page.status_code == 200 and "红柳滩农家乐" in page.text
+    shop = (await client.get(f"/api/v1/merchant-codes/{merchant['code']}")).json()
+    assert shop["merchant"]["name"] == "红柳滩农家乐"
+
+    bare = await client.get(f"/api/v1/merchants/{merchant['id']}/qr.png", headers=operator)
+    assert decode_qr(bare.content) == url
+    # The level colour is printed: the header band is in it.
+    assert poster.getpixel((20, 20)) == Image.new("RGB", (1, 1), shop["level"]["colour"]).getpixel(
+        (0, 0)
+    )
+
+
+async def test_poster_is_cached_until_the_level_changes(client, login, runtime):
+    operator, merchant = await active_merchant(client, login)
+    path = f"/api/v1/merchants/{merchant['id']}/plate.png"
+    first = (await client.get(path, headers=operator)).content
+    cached = await runtime.redis.keys(runtime.keys.poster(merchant["id"], "*"))
+    assert len(cached) == 1
+    assert (await client.get(path, headers=operator)).content == first
+    # A penalty published against the shop's subject moves it from B to C: a new plate.
+    shop = await Merchant.get(id=merchant["id"])
+    await make_record(shop.subject_id)
+    second = (await client.get(path, headers=operator)).content
+    assert len(await runtime.redis.keys(runtime.keys.poster(merchant["id"], "*"))) == 2
+    assert second != first and decode_qr(second) == decode_qr(first)
+
+
+async def test_plates_are_for_the_operator_and_staff_only(client, login):
+    _operator, merchant = await active_merchant(client, login)
+    stranger = await login("demo-citizen")
+    for kind in ("plate.png", "qr.png"):
+        path = f"/api/v1/merchants/{merchant['id']}/{kind}"
+        assert (await client.get(path)).status_code == 401
+        assert (await client.get(path, headers=stranger)).status_code == 404
+        assert (await client.get(path, headers=await login("demo-admin"))).status_code == 200
+
+
+async def test_no_cjk_font_means_no_poster(client, login, settings):
+    operator, merchant = await active_merchant(client, login)
+    saved = settings.plate_font_path
+    settings.plate_font_path = "/nonexistent/font.ttc"
+    try:
+        refused = await client.get(
+            f"/api/v1/merchants/{merchant['id']}/plate.png", headers=operator
+        )
+    finally:
+        settings.plate_font_path = saved
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "FONT_MISSING"
+    assert not has_cjk_glyphs(ImageFont.load_default(40))  # Latin-only: would print boxes
+    content = PosterContent(
+        "店", "区", "A", "优", "#1a9850", "https://x.test/m/a", "扫", _today(), "a"
+    )
+    with pytest.raises(FontMissing):
+        poster_png(content, None)
+    font = default_rules().font(settings.plate_font_path)
+    assert font is not None and has_cjk_glyphs(ImageFont.truetype(str(font), 40))
+
+
+def _today():  # type: ignore[no-untyped-def]
+    from credit.calendar_dates import today
+
+    return today()
+
+
+# -- a real browser ------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served_demo(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """`python -m server serve` on the embedded default, as a newcomer runs it."""
+    var = tmp_path_factory.mktemp("served")
+    port = _free_port()
+    env = os.environ | {
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite://{var}/credit.sqlite3",
+        "KEY_FILE": str(var / "keys.json"),
+        "UPLOAD_DIR": str(var / "uploads"),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    for name in ("REDIS_URL", "WECHAT_API_BASE", "APP_ENV", "FIELD_KEYS", "BLIND_INDEX_KEY"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve"],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the service did not start within 60 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _chromium() -> str | None:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None and os.environ.get("CI") == "true":
+        pytest.fail("CI=true needs Debian's chromium (./dev test installs it)")
+    return found
+
+
+@pytest.mark.skipif(BACKEND != "embedded", reason="backend-independent: runs in the embedded pass")
+def test_h5_page_in_headless_chromium_at_375x812(served_demo, tmp_path):  # type: ignore[no-untyped-def]
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    url = f"{served_demo}/m/DemoTuoling01"
+    common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+              "--window-size=375,812", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    shot = tmp_path / "plate.png"
+    subprocess.run(
+        [*common, f"--screenshot={shot}", url], check=True, timeout=60, capture_output=True
+    )
+    dom = subprocess.run(
+        [*common, "--dump-dom", url], check=True, timeout=60, capture_output=True, text=True
+    ).stdout
+    assert '<h1 id="merchant-name">驼铃餐厅（定远营店）</h1>' in dom
+    assert 'id="level" data-grade="' in dom and "信用等级" in dom
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (375, 812)
+    with urllib.request.urlopen(f"{served_demo}/api/v1/merchant-codes/DemoTuoling01") as answer:
+        import json
+
+        colour = json.load(answer)["level"]["colour"]
+    # Level colour first: the top of the screen is the level band.
+    expected = Image.new("RGB", (1, 1), colour).getpixel((0, 0))
+    assert image.getpixel((187, 10)) == expected
+    assert default_rules().zones["dingyuanying"].name in dom
