@@ -10,6 +10,7 @@ import base64
 import json
 import logging
 import os
+import re
 import secrets
 import tomllib
 from pathlib import Path
@@ -43,6 +44,7 @@ ENV_VARS = {
     "KEY_FILE": "key_file",
     "FIELD_KEYS": "field_keys",
     "BLIND_INDEX_KEY": "blind_index_key",
+    "CODE_SIGNING_KEYS": "code_signing_keys",
     "SESSION_TTL_SECONDS": "session_ttl_seconds",
     "ACCESS_LOG": "access_log",
     "UPLOAD_DIR": "upload_dir",
@@ -78,6 +80,10 @@ class Settings(BaseModel):
     # "kid:base64key,kid:base64key", the first one encrypts, all of them decrypt (rotation).
     field_keys: str | None = None
     blind_index_key: str | None = None
+    # Ed25519 seeds of the personal credit code (DESIGN.md §5), "kid:base64seed,…": the first
+    # signs, all verify (rotation with overlap). Generated into KEY_FILE outside production.
+    code_signing_keys: str | None = None
+    code_key_source: str = "env"
     session_ttl_seconds: int = Field(604800, gt=0)
     identity_consent_version: str = "2026-01"
     access_log: bool = False
@@ -124,6 +130,18 @@ class Settings(BaseModel):
             order.append(kid)
         return order[0], ring
 
+    def code_signing_key_ring(self) -> tuple[str, dict[str, bytes]]:
+        """(signing key id, {key id: 32-byte Ed25519 seed}) from CODE_SIGNING_KEYS."""
+        if not self.code_signing_keys:
+            raise SettingsError("CODE_SIGNING_KEYS 未配置")
+        ring: dict[str, bytes] = {}
+        for part in self.code_signing_keys.split(","):
+            kid, _, encoded = part.strip().partition(":")
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,16}", kid) or kid in ring:
+                raise SettingsError(f"CODE_SIGNING_KEYS 的密钥编号 {kid!r} 无效或重复")
+            ring[kid] = _decode_key(encoded, f"CODE_SIGNING_KEYS[{kid}]")
+        return next(iter(ring)), ring
+
     def blind_index_key_bytes(self) -> bytes:
         if not self.blind_index_key:
             raise SettingsError("BLIND_INDEX_KEY 未配置")
@@ -146,10 +164,37 @@ class Settings(BaseModel):
             problems.append(
                 "密钥来自自动生成的本地文件，生产环境须通过 FIELD_KEYS 与 BLIND_INDEX_KEY 配置"
             )
+        if self.code_key_source != "env":
+            problems.append(
+                "信用码签名密钥未配置或来自本地文件，生产环境须通过 CODE_SIGNING_KEYS 配置"
+            )
         if self.database_url.startswith("sqlite"):
             problems.append("DATABASE_URL 是 SQLite 文件，生产环境须使用 PostgreSQL")
         if problems:
             raise SettingsError("生产模式拒绝启动：\n  - " + "\n  - ".join(problems))
+
+
+def _resolve_code_signing_keys(settings: Settings) -> None:
+    """CODE_SIGNING_KEYS from the environment, or (outside production) a key kept in KEY_FILE
+    beside the other generated key material."""
+    if settings.code_signing_keys:
+        settings.code_key_source = "env"
+    elif settings.production:
+        settings.code_key_source = "missing"
+        return
+    else:
+        path = settings.path(settings.key_file)
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        if not stored.get("code_signing_keys"):
+            seed = base64.b64encode(secrets.token_bytes(32)).decode()
+            stored["code_signing_keys"] = f"local1:{seed}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(stored))
+            path.chmod(0o600)
+            log.warning("generated a local credit-code signing key in %s (development only)", path)
+        settings.code_signing_keys = stored["code_signing_keys"]
+        settings.code_key_source = "generated"
+    settings.code_signing_key_ring()
 
 
 def _decode_key(encoded: str, name: str) -> bytes:
@@ -197,6 +242,7 @@ def resolve_keys(settings: Settings) -> None:
         settings.key_source = "env"
     elif settings.production:
         settings.key_source = "missing"
+        _resolve_code_signing_keys(settings)
         return
     else:
         path = settings.path(settings.key_file)
@@ -217,3 +263,4 @@ def resolve_keys(settings: Settings) -> None:
         log.warning("using key material from the local key file %s (development only)", path)
     settings.field_key_ring()
     settings.blind_index_key_bytes()
+    _resolve_code_signing_keys(settings)

@@ -24,6 +24,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "WECHAT_SECRET": "a-real-secret-from-the-vault",
         "FIELD_KEYS": f"k2:{_key()},k1:{_key()}",
         "BLIND_INDEX_KEY": _key(),
+        "CODE_SIGNING_KEYS": f"c2:{_key()},c1:{_key()}",
         "PUBLIC_BASE_URL": "https://credit.alxa.example/",
         "HOST": "0.0.0.0",
         "PORT": "8080",
