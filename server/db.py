@@ -18,6 +18,7 @@ MODEL_MODULES = [
     "credit.models",
     "credit.applications.models",
     "scenarios.merchants.models",
+    "scenarios.incentives.models",
     "server.models",
 ]
 MIGRATIONS_MODULE = "server.migrations"
