@@ -8,6 +8,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from scenarios.incentives.service import venues_of_user
 from scenarios.merchants.service import my_merchants
 from server.errors import ApiError, RateLimited, ServiceUnavailable, Unauthorized
 from server.models import IdentityBinding, User
@@ -103,6 +104,5 @@ async def profile(rt: Runtime, session: Session) -> dict[str, Any]:
         "identity_bound": binding is not None,
         "identity": identity,
         "merchants": await my_merchants(session),
-        # Filled once venues (信易游) exist.
-        "venues": [],
+        "venues": await venues_of_user(user.id),
     }

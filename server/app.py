@@ -13,7 +13,16 @@ from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
-from miniprogram_api import applications, auth, credit, health, merchants, review, uploads
+from miniprogram_api import (
+    applications,
+    auth,
+    credit,
+    health,
+    incentives,
+    merchants,
+    review,
+    uploads,
+)
 from miniprogram_api.common import json_body
 from server import audit, notifications
 from server.errors import ApiError
@@ -75,6 +84,7 @@ def create_app(
         review.bp,
         merchants.bp,
         merchants.h5,
+        incentives.bp,
     ):
         app.blueprint(blueprint)
 

@@ -21,6 +21,7 @@ from credit.models import (
     Subject,
     SubjectKind,
 )
+from scenarios.incentives.demo import seed_incentives
 from scenarios.merchants.demo import seed_merchants
 from server.cache import invalidate_subjects
 from server.models import Consent, IdentityBinding, User
@@ -69,6 +70,7 @@ async def seed_demo(rt: Runtime) -> None:
     )  # fmt: skip
     touched.add(enterprise.id)
     touched |= await seed_merchants(f"{DEMO_OPENID_PREFIX}merchant")
+    await seed_incentives(rt)
     await invalidate_subjects(rt.redis, rt.keys, touched)
     log.info("demo users and data are in place (codes demo-citizen, demo-merchant, ...)")
 

@@ -1,0 +1,332 @@
+"""信易游 / 信易租 (API.md "Incentives"): eligibility, the personal credit code, staff scanning
+and redemption, offline bundles and sync, 信易租 applications, reports."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, raw
+from sanic_ext import openapi
+
+from miniprogram_api.common import bearer_token, channel, json_body, parse_body, require_session
+from miniprogram_api.common import runtime as rt_of
+from scenarios.incentives import offline, reports, service
+from server.errors import Invalid
+
+bp = Blueprint("incentives", url_prefix="/api/v1")
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)]
+PolicyId = Annotated[str, StringConstraints(min_length=1, max_length=24)]
+IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{8,100}$")]
+Uscc = Annotated[Text, Field(min_length=18, max_length=18)]
+STAFF = service.STAFF_ROLE
+
+
+class VerifyBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    token: Token
+    venue_id: Annotated[str, StringConstraints(min_length=1, max_length=24)] | None = None
+
+
+class RedeemBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    token: Token
+    policy_id: PolicyId
+    idempotency_key: IdempotencyKey
+
+
+class SyncItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    token: Token
+    policy_id: PolicyId
+    idempotency_key: IdempotencyKey
+    redeemed_at: AwareDatetime
+    bundle_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    device_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class SyncBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    redemptions: Annotated[list[SyncItem], Field(min_length=1, max_length=offline.MAX_ITEMS)]
+
+
+class HolderBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    subject_uscc: Uscc | None = None
+
+
+class RentalBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    policy_id: PolicyId
+    subject_uscc: Uscc | None = None
+    note: Annotated[Text, Field(max_length=500)] | None = None
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    decision: Literal["confirm", "decline"]
+    note: Annotated[Text, Field(max_length=500)] | None = None
+
+
+class StaffBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    user_id: StrictInt = Field(ge=1)
+
+
+def _uscc_arg(request: Request) -> str | None:
+    value = request.args.get("subject_uscc")
+    if value is not None and (len(value.strip()) != 18 or not value.strip().isalnum()):
+        raise Invalid("统一社会信用代码格式有误", fields={"subject_uscc": "须为 18 位代码"})
+    return value
+
+
+# -- holders ----------------------------------------------------------------------------------
+
+
+@bp.get("/incentives")
+@openapi.definition(
+    summary="我（及我经办的企业）可享受的信易游 / 信易租优惠，及原因", tag="incentives",
+    secured="token",
+)  # fmt: skip
+async def my_incentives(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    return json_body(await service.incentives_for(session))
+
+
+@bp.get("/me/credit-code")
+@openapi.definition(
+    summary="个人信用码（Ed25519 签名，60 秒内有效，每次调用生成新码）；"
+    "subject_uscc：为经办的企业生成",
+    tag="incentives",
+    secured="token",
+)
+async def my_credit_code(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    return json_body(await service.issue_code(rt_of(request), session, _uscc_arg(request)))
+
+
+@bp.get("/me/credit-code/qr.png")
+@openapi.definition(summary="信用码二维码图片（token：本人刚取得的信用码）", tag="incentives")
+async def my_credit_code_png(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    png = await service.qr_png_for(rt_of(request), session, request.args.get("token") or "")
+    return raw(png, content_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@bp.post("/me/credit-code/revoke")
+@openapi.definition(
+    summary="停用当前信用码标识（如手机丢失）：离线核验包将其列为已停用，下次生成新标识",
+    body={"application/json": HolderBody.model_json_schema()},
+    tag="incentives",
+    secured="token",
+)
+async def revoke_credit_code(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    body = parse_body(request, HolderBody)
+    return json_body(await service.revoke_code(rt_of(request), session, body.subject_uscc))
+
+
+@bp.get("/me/redemptions")
+@openapi.definition(summary="我享受过或申请中的优惠", tag="incentives", secured="token")
+async def my_redemptions(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    return json_body(await service.my_redemptions(session, request.args.get("cursor")))
+
+
+@bp.get("/venues")
+@openapi.definition(summary="信易游 / 信易租场所", tag="incentives")
+async def venues(request: Request) -> HTTPResponse:
+    return json_body(service.list_venues())
+
+
+# -- venue staff ------------------------------------------------------------------------------
+
+
+@bp.post("/scan/verify")
+@openapi.definition(
+    summary="工作人员扫码核验：持码人脱敏姓名、信用等级与可享受的优惠（不含记录明细）",
+    body={"application/json": VerifyBody.model_json_schema()},
+    tag="incentives",
+    secured="token",
+)
+async def scan_verify(request: Request) -> HTTPResponse:
+    bearer = bearer_token(request)
+    body = parse_body(request, VerifyBody)
+    result = await service.verify_scan(
+        rt_of(request), bearer, body.token, body.venue_id, channel(request)
+    )
+    return json_body(result)
+
+
+@bp.post("/scan/redeem")
+@openapi.definition(
+    summary="核销优惠（同一幂等键返回同一核销记录；超出限制返回 409 ALREADY_REDEEMED）",
+    body={"application/json": RedeemBody.model_json_schema()},
+    tag="incentives",
+    secured="token",
+)
+async def scan_redeem(request: Request) -> HTTPResponse:
+    session = await require_session(request, STAFF)
+    body = parse_body(request, RedeemBody)
+    redemption, created = await service.redeem_scan(
+        rt_of(request),
+        session,
+        token=body.token,
+        policy_id=body.policy_id,
+        idempotency_key=body.idempotency_key,
+        channel=channel(request),
+    )
+    return json_body(redemption, status=201 if created else 200)
+
+
+@bp.get("/venues/<venue_id:str>/offline-bundle")
+@openapi.definition(
+    summary="离线核验包：公钥、本场所优惠、已停用标识与有效期", tag="incentives", secured="token"
+)
+async def offline_bundle(request: Request, venue_id: str) -> HTTPResponse:
+    session = await require_session(request, STAFF, service.ADMIN_ROLE)
+    return json_body(await offline.bundle_for(rt_of(request), session, venue_id))
+
+
+@bp.post("/scan/offline-sync")
+@openapi.definition(
+    summary="同步离线核销记录：逐条返回 accepted / duplicate / rejected 及原因",
+    body={"application/json": SyncBody.model_json_schema()},
+    tag="incentives",
+    secured="token",
+)
+async def offline_sync(request: Request) -> HTTPResponse:
+    session = await require_session(request, STAFF)
+    body = parse_body(request, SyncBody)
+    items = [item.model_dump() for item in body.redemptions]
+    return json_body(await offline.sync(rt_of(request), session, items, channel(request)))
+
+
+# -- 信易租 -----------------------------------------------------------------------------------
+
+
+@bp.post("/rentals")
+@openapi.definition(
+    summary="申请信易租优惠（企业由经办人申请），由服务方工作人员确认或拒绝",
+    body={"application/json": RentalBody.model_json_schema()},
+    tag="incentives",
+    secured="token",
+)
+async def apply_rental(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    body = parse_body(request, RentalBody)
+    result = await service.apply_rental(
+        rt_of(request), session, policy_id=body.policy_id, uscc=body.subject_uscc, note=body.note
+    )
+    return json_body(result, status=201)
+
+
+@bp.get("/venues/<venue_id:str>/rentals")
+@openapi.definition(summary="本场所的信易租申请（status 筛选）", tag="incentives", secured="token")
+async def venue_rentals(request: Request, venue_id: str) -> HTTPResponse:
+    session = await require_session(request, STAFF, service.ADMIN_ROLE)
+    result = await service.venue_rentals(
+        rt_of(request), session, venue_id, request.args.get("status"), request.args.get("cursor")
+    )
+    return json_body(result)
+
+
+@bp.post("/rentals/<application_id:str>/decision")
+@openapi.definition(
+    summary="服务方确认（confirm）或拒绝（decline）信易租申请",
+    body={"application/json": DecisionBody.model_json_schema()},
+    tag="incentives",
+    secured="token",
+)
+async def decide_rental(request: Request, application_id: str) -> HTTPResponse:
+    session = await require_session(request, STAFF)
+    body = parse_body(request, DecisionBody)
+    result = await service.decide_rental(
+        rt_of(request),
+        session,
+        application_id,
+        decision=body.decision,
+        note=body.note,
+        channel=channel(request),
+    )
+    return json_body(result)
+
+
+# -- reports and administration ---------------------------------------------------------------
+
+
+def _csv(data: bytes, name: str) -> HTTPResponse:
+    return raw(
+        data,
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/venues/<venue_id:str>/report")
+@openapi.definition(
+    summary="本场所按日、按优惠的核销统计与信用核查次数（from、to：YYYY-MM-DD，默认本月）",
+    tag="incentives",
+    secured="token",
+)
+async def venue_report(request: Request, venue_id: str) -> HTTPResponse:
+    session = await require_session(request, STAFF, service.ADMIN_ROLE)
+    args = request.args
+    data = await reports.report(rt_of(request), session, venue_id, args.get("from"), args.get("to"))
+    return json_body(data)
+
+
+@bp.get("/venues/<venue_id:str>/report.csv")
+@openapi.definition(summary="本场所统计（CSV，月报用）", tag="incentives", secured="token")
+async def venue_report_csv(request: Request, venue_id: str) -> HTTPResponse:
+    session = await require_session(request, STAFF, service.ADMIN_ROLE)
+    args = request.args
+    data = await reports.report(rt_of(request), session, venue_id, args.get("from"), args.get("to"))
+    return _csv(reports.as_csv(data), f"incentives-{data['venues'][0]['id']}-{data['from']}.csv")
+
+
+@bp.get("/admin/incentives/report")
+@openapi.definition(summary="全部场所的统计（管理员）", tag="incentives", secured="token")
+async def all_report(request: Request) -> HTTPResponse:
+    session = await require_session(request, service.ADMIN_ROLE)
+    args = request.args
+    return json_body(
+        await reports.report(rt_of(request), session, None, args.get("from"), args.get("to"))
+    )
+
+
+@bp.get("/admin/incentives/report.csv")
+@openapi.definition(summary="全部场所的统计（CSV，管理员）", tag="incentives", secured="token")
+async def all_report_csv(request: Request) -> HTTPResponse:
+    session = await require_session(request, service.ADMIN_ROLE)
+    args = request.args
+    data = await reports.report(rt_of(request), session, None, args.get("from"), args.get("to"))
+    return _csv(reports.as_csv(data), f"incentives-all-{data['from']}.csv")
+
+
+@bp.post("/admin/venues/<venue_id:str>/staff")
+@openapi.definition(
+    summary="指定场所工作人员（管理员；同时授予 venue_staff 角色）",
+    body={"application/json": StaffBody.model_json_schema()},
+    tag="incentives",
+    secured="token",
+)
+async def add_staff(request: Request, venue_id: str) -> HTTPResponse:
+    await require_session(request, service.ADMIN_ROLE)
+    body = parse_body(request, StaffBody)
+    result = await service.assign_staff(rt_of(request), venue_id, body.user_id, assign=True)
+    return json_body(result)
+
+
+@bp.delete("/admin/venues/<venue_id:str>/staff/<user_id:str>")
+@openapi.definition(summary="取消场所工作人员（管理员）", tag="incentives", secured="token")
+async def remove_staff(request: Request, venue_id: str, user_id: str) -> HTTPResponse:
+    await require_session(request, service.ADMIN_ROLE)
+    if not user_id.isdigit() or len(user_id) > 18:
+        raise Invalid("用户编号无效", fields={"user_id": "须为数字"})
+    return json_body(
+        await service.assign_staff(rt_of(request), venue_id, int(user_id), assign=False)
+    )
