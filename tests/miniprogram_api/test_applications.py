@@ -488,3 +488,25 @@ async def test_due_dates_count_working_days(client, login, monkeypatch, submitte
     response = await repair(client, headers, record.id)
     assert response.status_code == 201, response.text
     assert response.json()["due_on"] == due_on.isoformat()
+
+
+async def test_attachments_reach_the_reviewer_and_no_one_else(client, login):
+    from tests.miniprogram_api.test_uploads import PDF, post
+
+    headers, _, subject_id, _ = await bound_citizen(client, login)
+    uploaded = await post(client, headers, PDF, name="缴款凭证.pdf")
+    assert uploaded.status_code == 201, uploaded.text
+    upload_id = uploaded.json()["id"]
+    record = await make_record(subject_id)
+    submitted = await repair(client, headers, record.id, attachments=[upload_id])
+    assert submitted.status_code == 201, submitted.text
+    application_id = submitted.json()["id"]
+    mine = (await client.get(f"/api/v1/repairs/{application_id}", headers=headers)).json()
+    assert mine["attachments"] == [upload_id]
+    reviewer = await login("demo-reviewer")
+    detail = (await client.get(f"/api/v1/admin/repairs/{application_id}", headers=reviewer)).json()
+    assert detail["attachments"] == [upload_id]
+    read = await client.get(f"/api/v1/uploads/{upload_id}", headers=reviewer)
+    assert read.status_code == 200 and read.content == PDF
+    stranger, *_ = await bound_citizen(client, login)
+    assert (await client.get(f"/api/v1/uploads/{upload_id}", headers=stranger)).status_code == 404
