@@ -337,3 +337,20 @@ async def test_operator_role_reaches_live_sessions(client, login):
     assert (await client.get("/api/v1/merchants", headers=operator)).json()["items"][0][
         "id"
     ] == merchant["id"]
+
+
+async def test_a_new_record_of_the_subject_reaches_the_plate(client, login, runtime):
+    from server.cache import invalidate_subjects
+    from tests.helpers import make_record
+
+    _, merchant = await active_merchant(client, login)
+    before = await scan(client, merchant["code"])
+    shop = await Merchant.get(id=merchant["id"])
+    record = await make_record(shop.subject_id, title="行政处罚：超范围经营")
+    # What the importer does after writing records: drop the subjects' cached views.
+    await invalidate_subjects(runtime.redis, runtime.keys, {shop.subject_id})
+    after = await scan(client, merchant["code"])
+    assert after["level"]["score"] == before["level"]["score"] - 60
+    assert [r["id"] for r in after["records"]] == [record.id]
+    page = await client.get(f"/m/{merchant['code']}")
+    assert "行政处罚：超范围经营" in page.text
