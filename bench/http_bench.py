@@ -837,6 +837,8 @@ async def run(args: argparse.Namespace) -> int:
             "WORKERS": str(args.workers), "PORT": str(service_port),
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{service_port}", "ACCESS_LOG": "false",
             "CONFIG_DIR": str(workdir / "config"), "PYTHONUNBUFFERED": "1",
+            # Production refuses to start without them; this benchmark issues no credit codes.
+            "CODE_SIGNING_KEYS": "b1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         })  # fmt: skip
 
         if not args.reuse_db:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import os
@@ -130,6 +131,11 @@ async def _start(app: Sanic, _loop: Any = None) -> None:
         app.ctx.background.append(
             asyncio.create_task(audit.run_drainer(rt.redis, rt.keys, app.ctx.stop_background))
         )
+    else:
+        # A worker of a multi-process serve: everything loaded so far lives as long as the
+        # process. Freezing it keeps the collector's full passes off those ~80k objects: each
+        # pass took tens of ms, the warm /me/credit p99 at 64 connections (~52 ms → ~15 ms).
+        gc.freeze()
 
 
 async def _stop(app: Sanic, _loop: Any = None) -> None:
