@@ -20,7 +20,8 @@ async def test_entries_are_chained_and_verifiable(runtime, redis, keys):
     await audit.drain(redis, keys, wait=2)
     for n in range(5):
         await audit.append(redis, keys, event(n))
-    assert await audit.drain(redis, keys, wait=2) == 5
+    # The app's own drainer (session fixture) may take some first: count the outcome.
+    await audit.drain(redis, keys, wait=5)
     assert await redis.xlen(keys.audit_stream) == 0
     assert await audit.verify_chain() is None
     entries = await AuditEntry.filter(subject_id__gte=999_000, subject_id__lt=999_005).order_by(
@@ -70,7 +71,7 @@ async def test_a_drain_of_several_batches_keeps_stream_order(runtime, redis, key
         for n in range(count):
             pipe.xadd(keys.audit_stream, {"e": event(200_000 + n).payload()})
         await pipe.execute()
-    assert await audit.drain(redis, keys, wait=2) == count
+    await audit.drain(redis, keys, wait=5)  # after any other writer's drain: all of them
     entries = await AuditEntry.filter(subject_id__gte=1_199_000).order_by("id")
     assert [e.subject_id for e in entries] == [1_199_000 + n for n in range(count)]
     assert [e.detail for e in entries[:1]] == [{}]
