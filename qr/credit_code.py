@@ -22,7 +22,6 @@ from qr.offline_verifier import (
     FORMAT,
     CreditCode,
     Malformed,
-    b64url_decode,
     b64url_encode,
     check_signature,
 )
@@ -96,14 +95,8 @@ class CodeSigner:
         _, kid, venue_id, issued, valid_until, signature = parts
         if not (issued.isdigit() and valid_until.isdigit()):
             raise Malformed("离线核验包标识无效")
-        try:
-            raw = b64url_decode(signature)
-        except ValueError as exc:
-            raise Malformed("离线核验包标识无效") from exc
-        check_signature(
-            CreditCode(kid, "", 0, "", (), bundle_id.rpartition(".")[0].encode(), raw),
-            self.public,
-        )
+        signed = bundle_id.rpartition(".")[0].encode()
+        check_signature(CreditCode(kid, "", 0, "", (), signed, signature), self.public)
         return venue_id, int(issued), int(valid_until)
 
 

@@ -322,6 +322,7 @@ async def _remember(
                 "g": facts.grade,
                 "gl": facts.level.label,
                 "r": json.dumps(reasons, ensure_ascii=False),
+                "x": str(issued.exp),
             },
         )
         pipe.expireat(key, issued.exp + programmes().offline.clock_leeway_seconds)
@@ -433,19 +434,31 @@ async def _resolve(
 
 
 # One round trip for the scan: the staff member's session and cached venues, the code's
-# issuance record and what the holder already redeemed today.
+# issuance record and what the holder already redeemed today. When the caller's venue is known
+# beforehand (asked for, or this worker saw the user's only venue before) and everything checks
+# out, the script also appends the audit entry (user and subject ids spliced in, as in
+# server/hotpath.py); otherwise Python appends it after its own checks (a second round trip).
 _VERIFY_SCRIPT = """
 local s = redis.call('HMGET', KEYS[1], 'uid', 'roles')
 if not s[1] then return {0} end
 local v = redis.call('GET', KEYS[3] .. s[1])
-local c = redis.call('HMGET', KEYS[2], 'th', 's', 'nm', 'g', 'gl', 'r')
+local c = redis.call('HMGET', KEYS[2], 'th', 's', 'nm', 'g', 'gl', 'r', 'x')
 local used = {}
 if c[2] then used = redis.call('HGETALL', KEYS[4] .. c[2] .. ':' .. ARGV[1]) end
+local audited = 0
+if ARGV[4] ~= '' and v and c[1] == ARGV[2] and tonumber(c[7] or '0') >= tonumber(ARGV[3])
+    and string.find(',' .. (s[2] or '') .. ',', ',venue_staff,', 1, true)
+    and (v == ARGV[4] or (ARGV[5] == '1' and string.find(',' .. v .. ',', ',' .. ARGV[4] .. ',',
+                                                         1, true))) then
+  redis.call('XADD', KEYS[5], '*', 'e', ARGV[6] .. s[1] .. ARGV[7] .. c[2] .. ARGV[8])
+  audited = 1
+end
 return {1, s[1], s[2] or '', v or false, used, c[1] or false, c[2] or false, c[3] or false,
-        c[4] or false, c[5] or false, c[6] or false}
+        c[4] or false, c[5] or false, c[6] or false, audited}
 """
 _APPEND_SCRIPT = "return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])"
 _SCRIPTS: dict[int, tuple[Any, Any]] = {}
+_ONLY_VENUE: dict[int, str] = {}  # user id -> their only venue, as this worker last saw it
 
 
 def _scan_scripts(rt: Runtime) -> tuple[Any, Any]:
@@ -466,16 +479,29 @@ async def verify_scan(
     """POST /scan/verify: the masked name, the level and what the holder may get here."""
     code = _parse(token)
     day = today()
+    now = int(time.time())
+    token_digest = credit_code.token_hash(token)
+    session_key = rt.keys.session(hash_token(bearer))
+    known = programmes().venues
+    guess = venue_id if venue_id in known else None
+    explicit = guess is not None
+    if guess is None:
+        guess = _ONLY_VENUE.get(_user_hint(session_key))
+    head = middle = tail = ""
+    if guess is not None:
+        head, middle, tail = _audit_pieces(known[guess], channel, code.nonce)
     read, append = _scan_scripts(rt)
     result = await read(
         keys=[
-            rt.keys.session(hash_token(bearer)),
+            session_key,
             code_key(rt, code.nonce),
             staff_key_prefix(rt),
             used_key_prefix(rt),
+            rt.keys.audit_stream,
         ],
-        args=[day.isoformat()],
-    )
+        args=[day.isoformat(), token_digest, now, guess or "", "1" if explicit else "0",
+              head, middle, tail],
+    )  # fmt: skip
     if int(result[0]) == 0:
         raise Unauthorized("登录已失效，请重新登录", code="TOKEN_INVALID")
     user_id = int(result[1])
@@ -485,7 +511,13 @@ async def verify_scan(
         _split_venues(result[3]) if result[3] is not None else await _load_staff_venues(rt, user_id)
     )
     venue = _pick_venue(venues, venue_id)
-    holder = await _resolve(rt, token, code, list(result[5:11]), time.time())
+    holder = await _resolve(rt, token, code, list(result[5:11]), now)
+    if not int(result[11]):
+        head, middle, tail = _audit_pieces(venue, channel, code.nonce)
+        payload = head + str(user_id) + middle + str(holder.subject_id) + tail
+        await append(keys=[rt.keys.audit_stream], args=[payload])  # what audit.append() sends
+    if venue_id is None and len(venues) == 1:
+        _remember_only_venue(session_key, user_id, venue.id)
     raw_used = result[4] or []
     used = {raw_used[i].decode(): int(raw_used[i + 1]) for i in range(0, len(raw_used), 2)}
     eligible, ineligible = [], []
@@ -497,13 +529,6 @@ async def verify_scan(
             )
         else:
             ineligible.append({"policy_id": policy.id, "title": policy.title, "reason": reason})
-    event = AuditEvent(
-        action="credit.read", actor_kind="staff", actor_role=STAFF_ROLE,
-        purpose=CHECK_PURPOSES[venue.scenario], channel=channel, actor_user_id=user_id,
-        actor_org=venue.name, subject_id=holder.subject_id,
-        detail={"venue_id": venue.id, "nonce": code.nonce},
-    )  # fmt: skip
-    await append(keys=[rt.keys.audit_stream], args=[event.payload()])  # as audit.append does
     return {
         "holder": {
             "name_masked": holder.name,
@@ -515,6 +540,55 @@ async def verify_scan(
         "ineligible": ineligible,
         "expires_at": datetime.fromtimestamp(code.exp, SHANGHAI).isoformat(),
     }
+
+
+# Per worker: session key -> user id seen before, so the next scan can name the venue up front.
+_SESSION_USERS: dict[str, int] = {}
+_HINTS_MAX = 50_000
+
+
+def _user_hint(session_key: str) -> int:
+    return _SESSION_USERS.get(session_key, 0)
+
+
+def _remember_only_venue(session_key: str, user_id: int, venue: str) -> None:
+    if len(_SESSION_USERS) >= _HINTS_MAX or len(_ONLY_VENUE) >= _HINTS_MAX:
+        _SESSION_USERS.clear()  # a hint only saves a round trip: forgetting is safe
+        _ONLY_VENUE.clear()
+    _SESSION_USERS[session_key] = user_id
+    _ONLY_VENUE[user_id] = venue
+
+
+# The staff check's audit entry is AuditEvent.payload() of the event below; rendering it through
+# the dataclass per request (asdict, deepcopy) was a third of the handler, so it is rendered once
+# per venue and channel with markers, and split around the user and subject ids.
+_AT_MARK = "1999-09-09T09:09:09.999999+00:00"
+_USER_MARK, _SUBJECT_MARK, _NONCE_MARK = "-911911911", "-922922922", "NONCE-MARK-0x7f3"
+_TEMPLATES: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+
+def _audit_pieces(venue: Any, channel: str, nonce: str) -> tuple[str, str, str]:
+    """(head, middle, tail): payload = head + user id + middle + subject id + tail."""
+    pieces = _TEMPLATES.get((venue.id, channel))
+    if pieces is None:
+        event = AuditEvent(
+            action="credit.read", actor_kind="staff", actor_role=STAFF_ROLE,
+            purpose=CHECK_PURPOSES[venue.scenario], channel=channel,
+            actor_user_id=int(_USER_MARK), actor_org=venue.name, subject_id=int(_SUBJECT_MARK),
+            detail={"venue_id": venue.id, "nonce": _NONCE_MARK},
+        )  # fmt: skip
+        payload = event.payload(at=datetime.fromisoformat(_AT_MARK))
+        head, _, rest = payload.partition(_USER_MARK)
+        middle, _, tail = rest.partition(_SUBJECT_MARK)
+        pieces = (head, middle, tail)
+        if len(_TEMPLATES) < 256:  # venues x channels: small and fixed
+            _TEMPLATES[(venue.id, channel)] = pieces
+    head, middle, tail = pieces
+    return (
+        head.replace(_AT_MARK, datetime.now(UTC).isoformat(), 1),
+        middle,
+        tail.replace(_NONCE_MARK, nonce, 1),
+    )
 
 
 def _pick_venue(venues: list[str], venue_id: str | None) -> Any:

@@ -265,6 +265,31 @@ async def test_verify_shows_masked_name_level_and_offers_and_the_holder_sees_the
     assert entry.action == "credit.read" and entry.actor_role == "venue_staff"
 
 
+async def test_every_successful_check_is_audited_once_and_a_refused_one_never(
+    client, login, settings
+):
+    holder, *_ = await honour_holder(client, login)
+    staff, _ = await staff_of(client, login, SCENIC)
+    two_venues, _ = await staff_of(client, login, SCENIC, HOTEL)
+    token = (await code_of(client, holder))["token"]
+    # First scan of this staff member (venue unknown to the worker), then the known-venue path,
+    # then an explicit venue; a staff member of two venues must name one.
+    for headers, extra in ((staff, {}), (staff, {}), (staff, {"venue_id": SCENIC}),
+                           (two_venues, {"venue_id": HOTEL})):  # fmt: skip
+        assert (await verify(client, headers, token, **extra)).status_code == 200
+    unnamed = await verify(client, two_venues, token)
+    assert unnamed.status_code == 422 and "venue_id" in unnamed.json()["error"]["fields"]
+    current, ring = settings.code_signing_key_ring()
+    expired = credit_code.CodeSigner(current, ring).issue(
+        parse(token).holder, ["dp-honour-free"], now=time.time() - 120
+    )
+    assert (await verify(client, staff, expired.token)).status_code == 422
+    tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    assert (await verify(client, staff, tampered)).status_code == 422
+    queries = (await client.get("/api/v1/me/credit/queries", headers=holder)).json()["items"]
+    assert len([q for q in queries if q["actor_kind"] == "staff"]) == 4
+
+
 async def test_only_staff_of_the_policys_venue_may_verify_or_redeem(client, login):
     holder, *_ = await honour_holder(client, login)
     token = (await code_of(client, holder))["token"]
