@@ -9,10 +9,13 @@ import logging
 import os
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
+from tortoise.exceptions import DBConnectionError
 
 from miniprogram_api import (
     applications,
@@ -95,6 +98,8 @@ def create_app(
 
     app.error_handler.add(ApiError, _api_error)
     app.error_handler.add(SanicException, _sanic_error)
+    for unreachable in (RedisConnectionError, RedisTimeoutError, DBConnectionError):
+        app.error_handler.add(unreachable, _dependency_down)
     app.error_handler.add(Exception, _unexpected_error)
 
     app.main_process_ready(_start_drainer_process)
@@ -161,6 +166,15 @@ def _sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
     code, message = _SANIC_ERRORS.get(status, ("ERROR", "请求无法处理"))
     response = json_body({"error": {"code": code, "message": message}}, status)
     response.headers.update(getattr(exc, "headers", None) or {})
+    return response
+
+
+def _dependency_down(request: Request, exc: Exception) -> HTTPResponse:
+    """The cache or the database did not answer: the client may retry, it is not a bug."""
+    log.error("dependency unavailable on %s %s: %s", request.method, request.path, exc)
+    body = {"error": {"code": "SERVICE_UNAVAILABLE", "message": "服务暂时不可用，请稍后再试"}}
+    response = json_body(body, 503)
+    response.headers["Retry-After"] = "5"
     return response
 
 

@@ -25,6 +25,24 @@ async def test_readyz_checks_database_and_cache(client, runtime):
     assert down.json()["checks"]["cache"] == "unavailable"
 
 
+async def test_a_cache_that_does_not_answer_is_a_503_not_a_500(client, runtime, login):
+    headers = await login("demo-citizen")
+    working = runtime.redis
+    runtime.redis = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing there
+    try:
+        answers = [
+            await client.get("/api/v1/me", headers=headers),
+            await client.get("/api/v1/merchant-codes/DemoTuoling01"),
+        ]
+    finally:
+        await runtime.redis.aclose()
+        runtime.redis = working
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert answer.headers["retry-after"] == "5"
+
+
 async def test_openapi_document_and_ui(client):
     spec = await client.get("/openapi.json")
     assert spec.status_code == 200
