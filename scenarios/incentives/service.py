@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -457,16 +458,16 @@ return {1, s[1], s[2] or '', v or false, used, c[1] or false, c[2] or false, c[3
         c[4] or false, c[5] or false, c[6] or false, audited}
 """
 _APPEND_SCRIPT = "return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])"
-_SCRIPTS: dict[int, tuple[Any, Any]] = {}
+_SCRIPTS: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
 _ONLY_VENUE: dict[int, str] = {}  # user id -> their only venue, as this worker last saw it
 
 
 def _scan_scripts(rt: Runtime) -> tuple[Any, Any]:
     """(verify, audit append), per Redis client: over the hot path's pipelined connection on a
     plain TCP Redis (a few µs of client CPU per call instead of ~50 through redis-py)."""
-    scripts = _SCRIPTS.get(id(rt.redis))
+    scripts = _SCRIPTS.get(rt.redis)
     if scripts is None:
-        scripts = _SCRIPTS[id(rt.redis)] = tuple(  # type: ignore[assignment]
+        scripts = _SCRIPTS[rt.redis] = tuple(  # type: ignore[assignment]
             ScriptChannel.for_client(rt.redis, text) or rt.redis.register_script(text)
             for text in (_VERIFY_SCRIPT, _APPEND_SCRIPT)
         )
