@@ -262,6 +262,14 @@ async def run(args: argparse.Namespace) -> int:
             await hb.settle(redis)
             write_pairs(pairs_file, staff, await issue_codes(base, holders))
             await hb.settle(redis)
+            # A fresh database has never analysed audit_entry: the drain's "last entry" query
+            # (ORDER BY id DESC LIMIT 1) then reads the whole table per batch instead of one
+            # index entry. A running deployment's table is analysed; so is this one's now.
+            conn = await asyncpg.connect(pg_dsn)
+            try:
+                await conn.execute("ANALYZE audit_entry")
+            finally:
+                await conn.close()
 
         if "verify" in args.targets:
             await fresh_codes()
