@@ -67,6 +67,7 @@ CODE_RATE = RateLimit(limit=30, window=60)  # per user, unless [rate_limits] cre
 STAFF_CACHE_SECONDS = 300
 USED_CACHE_SECONDS = 2 * 86400
 PAGE_SIZE = 20
+QR_PATH = "/api/v1/me/credit-code/qr.png"
 CHECK_PURPOSES = {"travel": "信易游优惠核验", "rental": "信易租优惠核验"}
 
 
@@ -299,7 +300,8 @@ async def issue_code(rt: Runtime, session: Session, uscc: str | None) -> dict[st
         "holder": _subject_brief(subject),
         "level": facts.level.as_dict(),
         "eligible": [pid for pid, v in verdicts.items() if v.eligible],
-        "qr_png": "/api/v1/me/credit-code/qr.png",
+        # The PNG of this code (the caller's bearer token is still needed to fetch it).
+        "qr_png": f"{rt.settings.public_base_url}{QR_PATH}?token={issued.token}",
     }
 
 

@@ -145,7 +145,9 @@ async def test_the_code_png_decodes_to_the_token(client, login):
     import numpy as np
 
     headers, *_ = await bound_citizen(client, login)
-    token = (await code_of(client, headers))["token"]
+    issued = await code_of(client, headers)
+    token = issued["token"]
+    assert issued["qr_png"].endswith(f"/api/v1/me/credit-code/qr.png?token={token}")
     png = await client.get(
         "/api/v1/me/credit-code/qr.png", headers=headers, params={"token": token}
     )
