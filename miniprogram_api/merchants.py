@@ -27,6 +27,7 @@ bp = Blueprint("merchants", url_prefix="/api/v1")
 h5 = Blueprint("merchant_h5")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+H5_HEADERS = {"Cache-Control": "no-cache"}
 PNG_HEADERS = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
 
 
@@ -243,7 +244,7 @@ async def decide_complaint(request: Request, complaint_id: str) -> HTTPResponse:
 @openapi.definition(summary="扫码查看商户信用（无需登录）", tag="merchants")
 async def merchant_code(request: Request, code: str) -> HTTPResponse:
     body = await public.scan(
-        runtime(request), code, "json", channel=channel(request), client=client_ip(request)
+        runtime(request), code, "json", channel=channel(request), client=lambda: client_ip(request)
     )
     return json_bytes(body)
 
@@ -264,7 +265,7 @@ async def complain(request: Request, code: str) -> HTTPResponse:
         code,
         content=body.content,
         attachments=body.attachments,
-        client=client_ip(request),
+        client=lambda: client_ip(request),
     )
     return json_body(complaint, status=201)
 
@@ -274,8 +275,8 @@ async def complain(request: Request, code: str) -> HTTPResponse:
 async def merchant_page(request: Request, code: str) -> HTTPResponse:
     try:
         page = await public.scan(
-            runtime(request), code, "html", channel="h5", client=client_ip(request)
+            runtime(request), code, "html", channel="h5", client=lambda: client_ip(request)
         )
     except NotFound:
         return html(render_not_found(code), status=404)
-    return raw(page, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+    return raw(page, content_type="text/html; charset=utf-8", headers=H5_HEADERS)

@@ -65,6 +65,33 @@ class AuditEvent:
         return json.dumps([fields[name] for name in STREAM_FIELDS], ensure_ascii=False)
 
 
+class AuditTemplate:
+    """An event's payload() rendered once with marker values and split around them, so a hot
+    path renders its entry with a few string joins (building an AuditEvent per request cost about
+    a tenth of a fast request). Markers are integers or plain strings that JSON leaves as they
+    are; `render` fills them, and the time, in the order given."""
+
+    AT = datetime(1999, 9, 9, 9, 9, 9, 999999, tzinfo=UTC)
+
+    def __init__(self, event: AuditEvent, marks: tuple[str, ...]) -> None:
+        rest = event.payload(at=self.AT)
+        self._pieces: list[str] = []
+        for mark in (self.AT.isoformat(), *marks):
+            piece, found, rest = rest.partition(mark)
+            if not found:
+                raise ValueError(f"audit template: marker {mark!r} missing or out of order")
+            self._pieces.append(piece)
+        self._pieces.append(rest)
+
+    def render(self, *values: str | int) -> str:
+        """Values for the markers, in their order; the time is now."""
+        parts = [self._pieces[0], datetime.now(UTC).isoformat()]
+        for piece, value in zip(self._pieces[1:-1], values, strict=True):
+            parts += [piece, str(value)]
+        parts.append(self._pieces[-1])
+        return "".join(parts)
+
+
 async def append(redis: Redis, keys: Keys, event: AuditEvent) -> None:
     await redis.xadd(keys.audit_stream, {"e": event.payload()})
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -176,6 +177,21 @@ class ScriptChannel:
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
         self._protocol = None
+
+
+_SCRIPTS: weakref.WeakKeyDictionary[Redis, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def script_for(redis: Redis, text: str) -> Any:
+    """A Lua script callable as `await script(keys=[...], args=[...])`, one per Redis client and
+    text: over a pipelined `ScriptChannel` on a plain TCP Redis, else redis-py's script object."""
+    scripts = _SCRIPTS.setdefault(redis, {})
+    script = scripts.get(text)
+    if script is None:
+        script = scripts[text] = ScriptChannel.for_client(redis, text) or redis.register_script(
+            text
+        )
+    return script
 
 
 @dataclass(frozen=True)

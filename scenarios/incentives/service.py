@@ -21,7 +21,6 @@ import hmac
 import json
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -49,7 +48,7 @@ from scenarios.incentives.programmes import SCENARIOS, Policy, Programmes, defau
 from server.audit import AuditEvent
 from server.audit import append as append_audit
 from server.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from server.hotpath import ScriptChannel
+from server.hotpath import script_for
 from server.models import User
 from server.pagination import cursor_id, page
 from server.runtime import Runtime
@@ -460,20 +459,12 @@ return {1, s[1], s[2] or '', v or false, used, c[1] or false, c[2] or false, c[3
         c[4] or false, c[5] or false, c[6] or false, audited}
 """
 _APPEND_SCRIPT = "return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])"
-_SCRIPTS: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
 _ONLY_VENUE: dict[int, str] = {}  # user id -> their only venue, as this worker last saw it
 
 
 def _scan_scripts(rt: Runtime) -> tuple[Any, Any]:
-    """(verify, audit append), per Redis client: over the hot path's pipelined connection on a
-    plain TCP Redis (a few µs of client CPU per call instead of ~50 through redis-py)."""
-    scripts = _SCRIPTS.get(rt.redis)
-    if scripts is None:
-        scripts = _SCRIPTS[rt.redis] = tuple(  # type: ignore[assignment]
-            ScriptChannel.for_client(rt.redis, text) or rt.redis.register_script(text)
-            for text in (_VERIFY_SCRIPT, _APPEND_SCRIPT)
-        )
-    return scripts  # type: ignore[return-value]
+    """(verify, audit append) over the hot path's pipelined connection on a plain TCP Redis."""
+    return script_for(rt.redis, _VERIFY_SCRIPT), script_for(rt.redis, _APPEND_SCRIPT)
 
 
 async def verify_scan(

@@ -4,6 +4,7 @@ review by WeChat content security is shown to staff only until one of them has d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +42,13 @@ def _parse_id(value: str) -> int:
 
 
 async def submit(
-    rt: Runtime, session: Session, code: str, *, content: str, attachments: list[int], client: str
+    rt: Runtime,
+    session: Session,
+    code: str,
+    *,
+    content: str,
+    attachments: list[int],
+    client: Callable[[], str],
 ) -> dict[str, Any]:
     merchant_id, _ = await resolve_code(rt, code, client)
     merchant = await Merchant.get(id=merchant_id)

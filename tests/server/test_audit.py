@@ -77,3 +77,22 @@ async def test_a_drain_of_several_batches_keeps_stream_order(runtime, redis, key
     assert [e.detail for e in entries[:1]] == [{}]
     assert await redis.xlen(keys.audit_stream) == 0
     assert await audit.verify_chain() is None
+
+
+def test_a_template_renders_what_the_event_would():
+    import json
+
+    event = audit.AuditEvent(
+        action="credit.read", actor_kind="public", actor_role="public", purpose="扫码",
+        channel="h5", subject_id=-9001, detail={"merchant_id": -9002},
+    )  # fmt: skip
+    rendered = json.loads(audit.AuditTemplate(event, ("-9001", "-9002")).render(42, 7))
+    expected = json.loads(
+        audit.AuditEvent(
+            action="credit.read", actor_kind="public", actor_role="public", purpose="扫码",
+            channel="h5", subject_id=42, detail={"merchant_id": 7},
+        ).payload()
+    )  # fmt: skip
+    at = rendered.pop(0)
+    expected.pop(0)
+    assert rendered == expected and at.endswith("+00:00")
