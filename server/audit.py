@@ -98,10 +98,36 @@ async def append(redis: Redis, keys: Keys, event: AuditEvent) -> None:
 
 # json.dumps(..., ensure_ascii=False, sort_keys=True) without building an encoder per call.
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+_json_str = json.encoder.encode_basestring  # what that encoder writes for a str (C)
 
 
 def chain_hash(prev_hash: str, stream_id: str, fields: dict[str, str]) -> str:
     canonical = _CANONICAL.encode({"prev": prev_hash, "id": stream_id, **fields})
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# chain_hash's canonical JSON for a stream entry, keys already in sorted order: about 40 % less
+# of the drain's CPU per entry than building the dict and encoding it with sort_keys.
+_CANONICAL_ENTRY = (
+    '{"action": %s, "actor_kind": %s, "actor_org": %s, "actor_role": %s, "actor_user_id": %s, '
+    '"at": %s, "channel": %s, "detail": %s, "id": %s, "prev": %s, "purpose": %s, "subject_id": %s}'
+)
+assert sorted([*STREAM_FIELDS, "id", "prev"]) == [
+    "action", "actor_kind", "actor_org", "actor_role", "actor_user_id", "at", "channel",
+    "detail", "id", "prev", "purpose", "subject_id",
+]  # fmt: skip
+
+
+def _entry_hash(prev_hash: str, stream_id: str, values: list[str]) -> str:
+    """chain_hash(prev_hash, stream_id, dict(zip(STREAM_FIELDS, values))), faster."""
+    if not all(type(v) is str for v in values):  # never written so; keep the general form
+        return chain_hash(prev_hash, stream_id, dict(zip(STREAM_FIELDS, values, strict=True)))
+    at, action, user_id, kind, role, org, subject_id, purpose, chan, detail = values
+    canonical = _CANONICAL_ENTRY % (
+        _json_str(action), _json_str(kind), _json_str(org), _json_str(role), _json_str(user_id),
+        _json_str(at), _json_str(chan), _json_str(detail), _json_str(stream_id),
+        _json_str(prev_hash), _json_str(purpose), _json_str(subject_id),
+    )  # fmt: skip
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -132,6 +158,9 @@ _RELEASE = (
 
 # Entries per transaction: small enough that one batch never holds the event loop for long.
 DRAIN_BATCH = 500
+# The drainer process has its loop to itself: bigger transactions, fewer per-batch round trips
+# (XRANGE, BEGIN, the head look-up, COMMIT, XTRIM) when the workers append thousands a second.
+PROCESS_DRAIN_BATCH = 2000
 # Seconds between drains: frequent small drains spread the work evenly instead of a burst per
 # second competing with the HTTP workers for the CPU (the p99 tail).
 DRAIN_INTERVAL = 0.25
@@ -186,34 +215,52 @@ _INSERT_SQLITE = (
     f"INSERT INTO audit_entry ({_COLUMN_LIST}) "  # noqa: S608 - constant column names
     f"VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)})"
 )
-_LAST_ENTRY = "SELECT hash, stream_id FROM audit_entry ORDER BY id DESC LIMIT 1"
+_LAST_ENTRY = "SELECT id, hash, stream_id FROM audit_entry ORDER BY id DESC LIMIT 1"
+# The same, bounded below by an id this process saw as the newest before: the plan is an index
+# scan whatever the table's statistics say (a fresh table, never analysed, had the plain query
+# read the whole table per batch). Another writer may have added rows since; they are above it.
+_LAST_ENTRY_FROM = (
+    "SELECT id, hash, stream_id FROM audit_entry WHERE id >= {} ORDER BY id DESC LIMIT 1"
+)
+_seen_id = 0  # the newest entry's id at this process's last look-up (ids only grow)
 
 
 async def _write_batch(items: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
+    global _seen_id
     async with in_transaction() as conn:
-        _, last = await conn.execute_query(_LAST_ENTRY)
-        prev_hash = last[0]["hash"] if last else GENESIS_HASH
-        last_order = _stream_order(last[0]["stream_id"]) if last else (-1, -1)
+        last: list[dict[str, object]] = []
+        if _seen_id:
+            mark = "$1" if conn.capabilities.dialect == "postgres" else "?"
+            _, last = await conn.execute_query(_LAST_ENTRY_FROM.format(mark), [_seen_id])
+        if not last:  # this process's first batch, or the table was emptied (tests)
+            _, last = await conn.execute_query(_LAST_ENTRY)
+        _seen_id = int(last[0]["id"]) if last else 0  # type: ignore[call-overload]
+        prev_hash = str(last[0]["hash"]) if last else GENESIS_HASH
+        last_order = _stream_order(str(last[0]["stream_id"])) if last else (-1, -1)
+        if items and _stream_order(items[0][0].decode()) <= last_order:
+            # Some were written by an earlier, interrupted drain (stream ids only grow).
+            items = [i for i in items if _stream_order(i[0].decode()) > last_order]
         rows: list[tuple[object, ...]] = []
         for raw_id, raw_fields in items:
             stream_id = raw_id.decode()
-            if _stream_order(stream_id) <= last_order:
-                continue  # already written by an earlier, interrupted drain
-            fields = dict(zip(STREAM_FIELDS, json.loads(raw_fields[b"e"]), strict=True))
-            digest = chain_hash(prev_hash, stream_id, fields)
+            values = json.loads(raw_fields[b"e"])
+            if len(values) != len(STREAM_FIELDS):
+                raise ValueError(f"audit entry {stream_id}: {len(values)} fields")
+            at, action, user_id, kind, role, org, subject_id, purpose, chan, detail = values
+            digest = _entry_hash(prev_hash, stream_id, values)
             rows.append(
                 (
                     stream_id,
-                    datetime.fromisoformat(fields["at"]),
-                    fields["action"],
-                    int(fields["actor_user_id"]) if fields["actor_user_id"] else None,
-                    fields["actor_kind"],
-                    fields["actor_role"],
-                    fields["actor_org"] or None,
-                    int(fields["subject_id"]) if fields["subject_id"] else None,
-                    fields["purpose"],
-                    fields["channel"],
-                    fields["detail"] or "{}",
+                    datetime.fromisoformat(at),
+                    action,
+                    int(user_id) if user_id else None,
+                    kind,
+                    role,
+                    org or None,
+                    int(subject_id) if subject_id else None,
+                    purpose,
+                    chan,
+                    detail or "{}",
                     prev_hash,
                     digest,
                 )
@@ -240,13 +287,17 @@ async def verify_chain() -> int | None:
 
 
 async def run_drainer(
-    redis: Redis, keys: Keys, stop: asyncio.Event, interval: float = DRAIN_INTERVAL
+    redis: Redis,
+    keys: Keys,
+    stop: asyncio.Event,
+    interval: float = DRAIN_INTERVAL,
+    batch: int = DRAIN_BATCH,
 ) -> None:
     """The drain loop: a task of the single process in embedded mode, the body of the dedicated
     drainer process otherwise. The lock keeps one writer at a time across processes/machines."""
     while not stop.is_set():
         try:
-            await drain(redis, keys)
+            await drain(redis, keys, batch=batch)
         except Exception:
             log.exception("audit drain failed; entries stay in the stream and are retried")
         with contextlib.suppress(TimeoutError):
@@ -274,8 +325,9 @@ async def _drainer_main(settings: Settings) -> None:
     keys = Keys(settings.redis_prefix)
     log.info("audit drainer process started (pid %s)", os.getpid())
     try:
-        await run_drainer(redis, keys, stop)
-        await drain(redis, keys, wait=5.0)  # what the workers appended while stopping
+        await run_drainer(redis, keys, stop, batch=PROCESS_DRAIN_BATCH)
+        # What the workers appended while stopping.
+        await drain(redis, keys, batch=PROCESS_DRAIN_BATCH, wait=5.0)
     finally:
         await redis.aclose()
         await close_database()
