@@ -10,7 +10,14 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 from sanic_ext import openapi
 
-from miniprogram_api.common import bearer_token, channel, json_body, parse_body, require_session
+from miniprogram_api.common import (
+    bearer_token,
+    channel,
+    json_body,
+    json_bytes,
+    parse_body,
+    require_session,
+)
 from miniprogram_api.common import runtime as rt_of
 from scenarios.incentives import offline, reports, service
 from server.errors import Invalid
@@ -158,7 +165,7 @@ async def scan_verify(request: Request) -> HTTPResponse:
     result = await service.verify_scan(
         rt_of(request), bearer, body.token, body.venue_id, channel(request)
     )
-    return json_body(result)
+    return json_bytes(result)
 
 
 @bp.post("/scan/redeem")

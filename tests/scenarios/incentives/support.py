@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 
@@ -74,7 +75,13 @@ async def code_of(client, headers, **params) -> dict:  # type: ignore[no-untyped
 
 
 async def verify(client, staff, token: str, **extra):  # type: ignore[no-untyped-def]
-    return await client.post("/api/v1/scan/verify", headers=staff, json={"token": token} | extra)
+    response = await client.post(
+        "/api/v1/scan/verify", headers=staff, json={"token": token} | extra
+    )
+    if response.status_code == 200:  # assembled from parts: still exactly what json_body writes
+        compact = json.dumps(response.json(), ensure_ascii=False, separators=(",", ":"))
+        assert response.content == compact.encode()
+    return response
 
 
 async def redeem(client, staff, token: str, policy_id: str, key: str | None = None):  # type: ignore[no-untyped-def]
