@@ -88,7 +88,9 @@ class AuditEntry(Model):
     channel = fields.CharField(max_length=40)
     detail = fields.JSONField(default=dict)
     prev_hash = fields.CharField(max_length=64)
-    hash = fields.CharField(max_length=64, unique=True)
+    # No index: nothing looks an entry up by its hash (verify_chain walks by id), and a unique
+    # index on random 64-character keys was the costliest part of every drained insert.
+    hash = fields.CharField(max_length=64)
 
     class Meta:
         table = "audit_entry"
