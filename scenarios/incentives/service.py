@@ -388,8 +388,23 @@ def _holder_from_record(record: list[Any]) -> Holder:
         name=record[2].decode(),
         grade=record[3].decode(),
         grade_label=record[4].decode() if record[4] else "",
-        reasons=json.loads(record[5]) if record[5] else {},
+        reasons=_reasons(record[5]) if record[5] else {},
     )
+
+
+_REASONS: dict[bytes, dict[str, str]] = {}
+
+
+def _reasons(raw: bytes) -> dict[str, str]:
+    """The issuance record's reasons, decoded once per distinct value: holders share a few
+    combinations. Callers only read the dict."""
+    reasons = _REASONS.get(raw)
+    if reasons is None:
+        reasons = json.loads(raw)
+        if len(_REASONS) >= 1024:
+            _REASONS.clear()
+        _REASONS[raw] = reasons
+    return reasons
 
 
 async def _holder_by_signature(rt: Runtime, code: CreditCode, now: float) -> Holder:
@@ -424,10 +439,16 @@ async def check_code(rt: Runtime, token: str, code: CreditCode) -> Holder:
 
 
 async def _resolve(
-    rt: Runtime, token: str, code: CreditCode, record: list[Any], now: float
+    rt: Runtime,
+    token: str,
+    code: CreditCode,
+    record: list[Any],
+    now: float,
+    digest: str | None = None,
 ) -> Holder:
+    """`digest`: the token's hash when the caller has it already."""
     if record[0] is not None and hmac.compare_digest(
-        record[0], credit_code.token_hash(token).encode()
+        record[0], (digest or credit_code.token_hash(token)).encode()
     ):
         if now > code.exp:
             raise _code_error(Expired())
@@ -506,7 +527,7 @@ async def verify_scan(
         _split_venues(result[3]) if result[3] is not None else await _load_staff_venues(rt, user_id)
     )
     venue = _pick_venue(venues, venue_id)
-    holder = await _resolve(rt, token, code, list(result[5:11]), now)
+    holder = await _resolve(rt, token, code, list(result[5:11]), now, token_digest)
     if not int(result[11]):
         head, middle, tail = _audit_pieces(venue, channel, code.nonce)
         payload = head + str(user_id) + middle + str(holder.subject_id) + tail
