@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 
 from server import audit
 from server.models import AuditEntry
@@ -96,3 +97,33 @@ def test_a_template_renders_what_the_event_would():
     at = rendered.pop(0)
     expected.pop(0)
     assert rendered == expected and at.endswith("+00:00")
+
+
+def test_the_entry_hash_is_chain_hash():
+    """The drain's templated canonical JSON gives chain_hash's digest, escapes included."""
+    chars = 'a"\\\n\u2028é\x00\x1f/ {}:,'
+    values = [chars[i:] + chars[:i] for i in range(len(audit.STREAM_FIELDS))]
+    for prev, stream_id, fields in [
+        (audit.GENESIS_HASH, "1-0", values),
+        ("ab" * 32, "17-3", ["" for _ in audit.STREAM_FIELDS]),
+        ("cd" * 32, "18-0", json.loads(event(1).payload())),
+    ]:
+        named = dict(zip(audit.STREAM_FIELDS, fields, strict=True))
+        assert audit._entry_hash(prev, stream_id, fields) == audit.chain_hash(
+            prev, stream_id, named
+        )
+
+
+async def test_a_drain_chains_onto_another_writers_entries(runtime, redis, keys):
+    """The id this process saw last is only a lower bound for the look-up: entries another
+    writer added since (here: a drain this process is made to forget) are chained onto."""
+    await audit.append(redis, keys, event(70))
+    await audit.drain(redis, keys, wait=2)
+    seen = audit._seen_id
+    await audit.append(redis, keys, event(71))
+    await audit.drain(redis, keys, wait=2)
+    audit._seen_id = seen  # as if the second drain had been another process's
+    await audit.append(redis, keys, event(72))
+    await audit.drain(redis, keys, wait=2)
+    assert await audit.verify_chain() is None
+    assert await AuditEntry.filter(subject_id__in=[999_070, 999_071, 999_072]).count() == 3
