@@ -203,3 +203,18 @@ def login(client):  # type: ignore[no-untyped-def]
         return {"Authorization": f"Bearer {response.json()['token']}"}
 
     return _login
+
+
+@pytest.fixture
+async def quiet_outbox(runtime):  # type: ignore[no-untyped-def]
+    """Earlier tests' unsent messages parked, so a test's deliveries and injected WeChat failures
+    meet only its own messages (a delivery round takes the 50 oldest due ones)."""
+    from datetime import UTC, datetime, timedelta
+
+    from server.models import OutboxMessage
+
+    await OutboxMessage.filter(status__in=["pending", "sending"]).update(
+        status="pending",
+        claimed_until=None,
+        next_attempt_at=datetime.now(UTC) + timedelta(days=3650),
+    )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from credit.applications.models import Application
 from credit.calendar_dates import today
 from server import notifications
@@ -115,6 +117,7 @@ async def test_reviewer_reads_are_listed_in_who_read_my_record(client, login, ru
     assert entry.detail == {"application_id": application_id}
 
 
+@pytest.mark.usefixtures("quiet_outbox")
 async def test_status_messages_fit_wechat_limits_and_survive_failures(
     client, login, runtime, fake_wechat
 ):
@@ -146,6 +149,7 @@ async def test_status_messages_fit_wechat_limits_and_survive_failures(
     assert {m.status for m in await OutboxMessage.filter(openid=openid)} == {"sent"}
 
 
+@pytest.mark.usefixtures("quiet_outbox")
 async def test_refused_subscription_is_recorded_and_not_retried(
     client, login, runtime, fake_wechat
 ):

@@ -6,12 +6,14 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from tortoise.transactions import in_transaction
 
 from server import notifications
 from server.models import OutboxMessage
 
 SEND = "/cgi-bin/message/subscribe/send"
+pytestmark = pytest.mark.usefixtures("quiet_outbox")
 
 
 def openid() -> str:
