@@ -2,26 +2,30 @@
 
 Small on purpose, so that staff-device developers can port it (Kotlin, Swift, a WeChat
 mini-program): it needs an Ed25519 verify (libsodium `crypto_sign_verify_detached`, TweetNaCl,
-Android/iOS platform APIs; here the `cryptography` package), base64url and a clock. It imports
-nothing of the service; the tests check it against the server's own tokens.
+Android/iOS platform APIs; here the `cryptography` package), AES-256-GCM, base64url and a
+clock. It imports nothing of the service; the tests check it against the server's own tokens.
 
 The code (DESIGN.md §5) is one line of ASCII, seven fields joined by "." :
 
-    C1.<kid>.<holder>.<exp>.<nonce>.<policies>.<signature>
+    C1.<kid>.<holder>.<exp>.<nonce>.<claims>.<signature>
 
 - `C1`        format and version;
 - `kid`       the signing key's id ([A-Za-z0-9_-]{1,16}), a key of the bundle's "keys";
 - `holder`    pseudonymous holder reference (16 base64url characters; no personal data);
 - `exp`       expiry, Unix seconds (the server issues codes valid for at most 60 s);
-- `nonce`     16 base64url characters, unique per code (one code = one visit);
-- `policies`  the ids of the policies the holder was eligible for when the code was issued,
-              joined by "~" (empty when none);
+- `nonce`     16 base64url characters (12 random bytes), unique per code (one code = one visit);
+- `claims`    base64url of AES-256-GCM(claims key of `kid`, nonce = the 12 nonce bytes,
+              associated data = "C1.<kid>.<holder>.<exp>.<nonce>") of the ids of the policies the
+              holder was eligible for when the code was issued, joined by "~" (empty when none).
+              Sealed, because which offers someone gets (an honour, a level) is about them: only
+              the service and devices holding an offline bundle can read it;
 - `signature` base64url (no padding) Ed25519 signature of the ASCII bytes of everything before
-              the last ".", i.e. "C1.<kid>.<holder>.<exp>.<nonce>.<policies>".
+              the last ".", i.e. "C1.<kid>.<holder>.<exp>.<nonce>.<claims>".
 
 A device verifies with the offline bundle (`GET /api/v1/venues/{id}/offline-bundle`): known key,
 valid signature, not expired (with a small clock leeway), holder not revoked, bundle still valid;
-then shows the policies of its venue that the code lists. It records each redemption and later
+then opens the claims with the bundle's `claims_key` of that key and shows the policies of its
+venue that the code lists. It records each redemption and later
 posts them to `POST /api/v1/scan/offline-sync` (see `Ledger.sync_items`), where the server applies
 the per-day limits and quotas across all gates: the same holder redeemed at two gates while
 offline gives one `accepted` and one `duplicate`.
@@ -40,18 +44,19 @@ import base64
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT = "C1"
 MAX_TOKEN_LENGTH = 600
 _TOKEN = re.compile(
     r"C1\.(?P<kid>[A-Za-z0-9_-]{1,16})\.(?P<holder>[A-Za-z0-9_-]{16})\.(?P<exp>[0-9]{1,12})"
-    r"\.(?P<nonce>[A-Za-z0-9_-]{16})\.(?P<policies>(?:[a-z0-9-]{1,24}(?:~[a-z0-9-]{1,24})*)?)"
+    r"\.(?P<nonce>[A-Za-z0-9_-]{16})\.(?P<claims>[A-Za-z0-9_-]{22,400})"
     r"\.(?P<signature>[A-Za-z0-9_-]{86})"
 )
 SHANGHAI = timezone(timedelta(hours=8))  # the calendar day of a redemption (no DST in China)
@@ -99,9 +104,15 @@ class CreditCode:
     holder: str
     exp: int
     nonce: str
-    policies: tuple[str, ...]
+    claims: str  # sealed: see open_claims
     signed: bytes  # the bytes the signature covers
     signature_text: str  # base64url, as in the code
+    policies: tuple[str, ...] = ()  # filled by open_claims
+
+    @property
+    def header(self) -> bytes:
+        """What the claims are bound to: "C1.<kid>.<holder>.<exp>.<nonce>"."""
+        return self.signed.rpartition(b".")[0]
 
     @property
     def signature(self) -> bytes:
@@ -124,10 +135,22 @@ def parse(token: str) -> CreditCode:
     match = _TOKEN.fullmatch(token.strip())
     if match is None:
         raise Malformed
-    kid, holder, exp, nonce, policies, signature = match.groups()
+    kid, holder, exp, nonce, claims, signature = match.groups()
     signed = match.string[: match.start("signature") - 1].encode()
-    listed = tuple(policies.split("~")) if policies else ()
-    return CreditCode(kid, holder, int(exp), nonce, listed, signed, signature)
+    return CreditCode(kid, holder, int(exp), nonce, claims, signed, signature)
+
+
+def open_claims(code: CreditCode, claims_keys: dict[str, AESGCM]) -> CreditCode:
+    """The code with its policies read from the sealed claims. Raises UnknownKey or Tampered."""
+    key = claims_keys.get(code.kid)
+    if key is None:
+        raise UnknownKey
+    try:
+        listed = key.decrypt(b64url_decode(code.nonce), b64url_decode(code.claims), code.header)
+    except (InvalidTag, ValueError) as exc:
+        raise Tampered from exc
+    text = listed.decode("ascii", "replace")
+    return replace(code, policies=tuple(text.split("~")) if text else ())
 
 
 def public_key_from(encoded: str) -> Ed25519PublicKey:
@@ -156,6 +179,9 @@ class OfflineVerifier:
     def __init__(self, bundle: dict[str, Any], *, leeway_seconds: int | None = None) -> None:
         self.bundle = bundle
         self.keys = {k["kid"]: public_key_from(k["public_key"]) for k in bundle["keys"]}
+        self.claims_keys = {
+            k["kid"]: AESGCM(b64url_decode(k["claims_key"])) for k in bundle["keys"]
+        }
         self.revoked = set(bundle.get("revoked", []))
         self.policies = {p["policy_id"]: p for p in bundle["policies"]}
         self.valid_until = _parse_time(bundle["valid_until"])
@@ -167,6 +193,7 @@ class OfflineVerifier:
             raise BundleExpired
         code = parse(token)
         check_signature(code, self.keys)
+        code = open_claims(code, self.claims_keys)
         if now > code.exp + self.leeway:
             raise Expired
         if code.holder in self.revoked:

@@ -47,7 +47,7 @@ async def bundle_for(rt: Runtime, session: Session, venue_id: str) -> dict[str, 
         "bundle_id": signer.bundle_id(venue.id, now, valid_until),
         "format": "C1",
         "venue": venue.brief() | {"kind": venue.kind},
-        "keys": signer.public_keys(),
+        "keys": signer.bundle_keys(),
         "policies": [p.as_dict() for p in programmes().policies_of([venue.id])],
         "revoked": list(revoked),
         "issued_at": _iso(now),
@@ -132,6 +132,7 @@ async def _sync_one(
         if existing is not None:
             return service.replay_of(existing, policy, code), True
         signer.check(code)
+        code = signer.open(code)
     except CodeError as exc:
         raise Rejected(exc.code, exc.message) from exc
     at: datetime = item["redeemed_at"]

@@ -345,7 +345,7 @@ async def qr_png_for(rt: Runtime, session: Session, token: str) -> bytes:
     """The caller's own code as a PNG (the token must be theirs and still valid)."""
     import asyncio
 
-    code = _parse(token)
+    code = _parse(rt, token)
     record = await rt.redis.hmget(code_key(rt, code.nonce), ["th", "s"])
     subjects = {session.subject_id} | set(
         await SubjectOperator.filter(user_id=session.user_id).values_list("subject_id", flat=True)
@@ -362,9 +362,10 @@ async def qr_png_for(rt: Runtime, session: Session, token: str) -> bytes:
 # -- checking a scanned code --------------------------------------------------------------------
 
 
-def _parse(token: Any) -> CreditCode:
+def _parse(rt: Runtime, token: Any) -> CreditCode:
+    """The code, its claims opened (a 4xx for a malformed, foreign-key or altered code)."""
     try:
-        return parse(token)
+        return credit_code.signer_for(rt.settings).open(parse(token))
     except CodeError as exc:
         raise _code_error(exc) from exc
 
@@ -493,7 +494,7 @@ async def verify_scan(
 ) -> bytes:
     """POST /scan/verify: the masked name, the level and what the holder may get here (the
     JSON answer)."""
-    code = _parse(token)
+    code = _parse(rt, token)
     day = today()
     now = int(time.time())
     token_digest = credit_code.token_hash(token)
@@ -706,7 +707,7 @@ async def redeem_scan(
     policy = _policy(policy_id)
     await _require_policy_staff(rt, session, policy)
     idem = f"{policy.venue}:{idempotency_key}"
-    code = _parse(token)
+    code = _parse(rt, token)
     existing = await Redemption.get_or_none(idem_key=idem)
     if existing is not None:
         return replay_of(existing, policy, code), False

@@ -26,6 +26,7 @@ from tests.helpers import bound_citizen
 from tests.scenarios.incentives.support import (
     HOTEL,
     SCENIC,
+    altered,
     code_of,
     honour_holder,
     redeem,
@@ -193,7 +194,7 @@ async def test_offline_sync_rejects_what_it_cannot_trust(client, login, settings
         return base | changes
 
     parts = token.split(".")
-    parts[5] = "dp-honour-free~dp-ticket-a"
+    parts[5] = altered(parts[5])
     forged_bundle = bundle["bundle_id"].rsplit(".", 1)[0] + ".x" + bundle["bundle_id"][-85:]
     plain = (await code_of(client, citizen))["token"]
     results = (

@@ -94,3 +94,9 @@ async def redeem(client, staff, token: str, policy_id: str, key: str | None = No
             "idempotency_key": key or f"test-{uuid.uuid4().hex}",
         },
     )
+
+
+def altered(field: str) -> str:
+    """A base64url field with its first character changed: still well-formed, no longer what
+    was signed (or sealed)."""
+    return ("B" if field[0] == "A" else "A") + field[1:]

@@ -25,6 +25,7 @@ from tests.scenarios.incentives.support import (
     HOTEL,
     PARK,
     SCENIC,
+    altered,
     code_of,
     honour_holder,
     operator_of_enterprise,
@@ -129,7 +130,10 @@ async def test_the_code_is_signed_short_lived_and_carries_nothing_personal(clien
     )
     assert 0 < code.exp - time.time() <= 60 and first["ttl"] <= 60
     assert code.kid == settings.code_signing_key_ring()[0]
-    assert set(code.policies) == {"ht-deposit"}  # level B, no honour
+    assert code.policies == ()  # sealed: which offers someone gets is about them
+    assert "ht-deposit" not in token and "dp-" not in token
+    opened = credit_code.signer_for(settings).open(code)
+    assert set(opened.policies) == {"ht-deposit"}  # level B, no honour
     assert len(token) < 250  # fits a small QR code
     from credit.models import Subject
 
@@ -174,9 +178,9 @@ async def test_expired_tampered_and_foreign_key_codes_are_refused_with_their_own
     ref = parse(token).holder
     assert (await verify(client, staff, token)).status_code == 200
 
-    # A changed field (the policies) with the original signature: tampered.
+    # A changed field (the sealed claims) with the original signature: tampered.
     parts = token.split(".")
-    parts[5] = "ht-deposit~dp-ticket-a"
+    parts[5] = altered(parts[5])
     tampered = await verify(client, staff, ".".join(parts))
     assert tampered.status_code == 422 and tampered.json()["error"]["code"] == "CODE_TAMPERED"
 
@@ -458,7 +462,7 @@ async def test_an_enterprise_applies_for_a_rental_and_the_provider_confirms(clie
     assert row.holder_id == enterprise.id and row.day == date.today()  # type: ignore[attr-defined]
 
 
-async def test_rentals_are_for_operators_and_rental_policies_only(client, login):
+async def test_rentals_are_for_operators_and_rental_policies_only(client, login, settings):
     operator, _, enterprise = await operator_of_enterprise(client, login)
     stranger = await login(unique_code())
     body = {"policy_id": "pk-factory", "subject_uscc": enterprise.uscc}
@@ -473,7 +477,7 @@ async def test_rentals_are_for_operators_and_rental_policies_only(client, login)
     assert refused.json()["error"]["code"] == "NOT_A_RENTAL_POLICY"
     # An enterprise's own credit code, through its operator.
     token = (await code_of(client, operator, subject_uscc=enterprise.uscc))["token"]
-    assert parse(token).policies == ("pk-factory",)
+    assert credit_code.signer_for(settings).open(parse(token)).policies == ("pk-factory",)
     assert await SubjectOperator.exists(subject_id=enterprise.id)
 
 
