@@ -109,9 +109,12 @@ def poster_png(content: PosterContent, font_path: Path | None) -> bytes:
         draw, f"信用等级：{content.grade_label}", badge_top + 262, text_font, width, content.colour
     )
 
-    qr = qr_image(content.url, box_size=14)
-    side = min(760, height - (badge_top + 340) - 230)
-    qr = qr.resize((side, side), Image.Resampling.NEAREST)
+    # Whole pixels per module: a code scaled by a fraction has modules of uneven width, which
+    # phone decoders (and OpenCV's) sometimes misread.
+    room = min(760, height - (badge_top + 340) - 230)
+    modules = qr_image(content.url, box_size=1).width
+    qr = qr_image(content.url, box_size=max(1, room // modules))
+    side = qr.width
     qr_top = badge_top + 340
     poster.paste(qr, ((width - side) // 2, qr_top))
     _centred(draw, content.caption, qr_top + side + 30, text_font, width, "#222222")
