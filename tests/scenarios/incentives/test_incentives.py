@@ -8,10 +8,11 @@ import csv
 import io
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
+from credit.calendar_dates import today
 from credit.models import SubjectOperator
 from qr import credit_code
 from qr.offline_verifier import UnknownKey, parse
@@ -95,9 +96,9 @@ async def test_serious_dishonesty_within_the_years_makes_an_honour_holder_inelig
     assert before["dp-honour-free"]["eligible"]
     await make_record(
         subject_id, record_class="serious_dishonesty", severity="serious",
-        decided_on=date.today() - timedelta(days=400),
-        publish_min_until=date.today() + timedelta(days=10),
-        publish_max_until=date.today() + timedelta(days=700),
+        decided_on=today() - timedelta(days=400),
+        publish_min_until=today() + timedelta(days=10),
+        publish_max_until=today() + timedelta(days=700),
     )  # fmt: skip
     after = _by_id((await client.get("/api/v1/incentives", headers=headers)).json()["items"][0])
     assert not after["dp-honour-free"]["eligible"]
@@ -391,23 +392,23 @@ async def test_the_total_quota_stops_at_its_number(client, login):
     base = default_programmes().policies["dp-honour-free"]
     policy = base.__class__(**{**base.__dict__, "id": f"q{uuid.uuid4().hex[:12]}", "quota": 1})
     holders = [(await honour_holder(client, login))[2] for _ in range(2)]
-    today = date.today()
+    on = today()
 
     def values(holder_id: int, nonce: str) -> dict:
         return {
             "policy_id": policy.id, "venue_id": policy.venue, "scenario": policy.scenario,
             "holder_id": holder_id, "status": "redeemed", "source": "scan",
-            "token_nonce": nonce, "day": today, "idem_key": f"{policy.id}:{nonce}",
+            "token_nonce": nonce, "day": on, "idem_key": f"{policy.id}:{nonce}",
         }  # fmt: skip
 
-    await claim(policy, holders[0], "n1", today, creator(values(holders[0], "n1")))
+    await claim(policy, holders[0], "n1", on, creator(values(holders[0], "n1")))
     with pytest.raises(Conflict) as refused:
-        await claim(policy, holders[1], "n2", today, creator(values(holders[1], "n2")))
+        await claim(policy, holders[1], "n2", on, creator(values(holders[1], "n2")))
     assert refused.value.code == "QUOTA_EXHAUSTED"
     assert (await PolicyCounter.get(policy_id=policy.id)).used == 1
     assert await Redemption.filter(policy_id=policy.id).count() == 1
     with pytest.raises(Conflict) as refused:  # the holder's own daily limit comes first
-        await claim(policy, holders[0], "n3", today, creator(values(holders[0], "n3")))
+        await claim(policy, holders[0], "n3", on, creator(values(holders[0], "n3")))
     assert refused.value.code == "ALREADY_REDEEMED"
 
 
@@ -459,7 +460,7 @@ async def test_an_enterprise_applies_for_a_rental_and_the_provider_confirms(clie
     )  # fmt: skip
     assert declined.json()["status"] == "declined"
     row = await Redemption.get(id=application["id"])
-    assert row.holder_id == enterprise.id and row.day == date.today()  # type: ignore[attr-defined]
+    assert row.holder_id == enterprise.id and row.day == today()  # type: ignore[attr-defined]
 
 
 async def test_rentals_are_for_operators_and_rental_policies_only(client, login, settings):
@@ -500,11 +501,11 @@ async def test_reports_count_redemptions_and_credit_checks_and_export_csv(client
     totals = after.json()["totals"]
     assert totals["redemptions"] == before["redemptions"] + 1
     assert totals["credit_checks"] == before["credit_checks"] + 1
-    today = date.today().isoformat()
+    day = today().isoformat()
     row = next(
         r
         for r in after.json()["redemptions"]
-        if r["day"] == today and r["policy_id"] == "dp-honour-free"
+        if r["day"] == day and r["policy_id"] == "dp-honour-free"
     )
     assert row["venue_id"] == SCENIC and row["redemptions"] >= 1
 
@@ -514,7 +515,7 @@ async def test_reports_count_redemptions_and_credit_checks_and_export_csv(client
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows[0][0] == "日期" and rows[0][-1] == "信用核查次数"
-    day_total = next(r for r in rows if r[0] == today and r[4] == "当日合计")
+    day_total = next(r for r in rows if r[0] == day and r[4] == "当日合计")
     assert int(day_total[8]) >= 1 and int(day_total[5]) >= 1
 
     hotel_staff, _ = await staff_of(client, login, HOTEL)
