@@ -307,7 +307,13 @@ async def plate_image(rt: Runtime, session: Session, merchant_id: str, kind: str
     rules = default_rules()
     url = plate_url(rt.settings.public_base_url, merchant.code)
     if kind == "qr":
-        return await asyncio.to_thread(qr_png, url)
+        key = rt.keys.poster(merchant.id, "qr-" + hashlib.sha256(url.encode()).hexdigest()[:16])
+        cached = await rt.redis.get(key)
+        if cached is not None:
+            return bytes(cached)
+        image = await asyncio.to_thread(qr_png, url)
+        await rt.redis.set(key, image, ex=POSTER_TTL_SECONDS)
+        return image
     evaluation = await evaluate(merchant, rules)
     zone = rules.zones.get(merchant.zone_id)
     content = PosterContent(

@@ -41,7 +41,9 @@ def decode_qr(png: bytes) -> str:
     return text
 
 
-async def test_poster_decodes_to_the_plate_url_and_leads_to_the_shop(client, login, settings):
+async def test_poster_decodes_to_the_plate_url_and_leads_to_the_shop(
+    client, login, settings, runtime
+):
     operator, merchant = await active_merchant(client, login, name="红柳滩农家乐")
     response = await client.get(f"/api/v1/merchants/{merchant['id']}/plate.png", headers=operator)
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
@@ -57,6 +59,8 @@ async def test_poster_decodes_to_the_plate_url_and_leads_to_the_shop(client, log
 
     bare = await client.get(f"/api/v1/merchants/{merchant['id']}/qr.png", headers=operator)
     assert decode_qr(bare.content) == url
+    keys = await runtime.redis.keys(runtime.keys.poster(merchant["id"], "qr-*"))
+    assert len(keys) == 1 and await runtime.redis.get(keys[0]) == bare.content  # kept
     # The level colour is printed: the header band is in it.
     assert poster.getpixel((20, 20)) == Image.new("RGB", (1, 1), shop["level"]["colour"]).getpixel(
         (0, 0)
