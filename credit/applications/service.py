@@ -17,6 +17,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from credit.acting import acting_subject, acting_subject_ids
 from credit.applications.models import (
     OPEN_STATUSES,
     Application,
@@ -27,21 +28,19 @@ from credit.applications.models import (
 )
 from credit.applications.rules import ApplicationRules, default_rules, repair_eligibility
 from credit.calendar_dates import SHANGHAI, today
-from credit.lookup import PUBLIC_KINDS, subject_json
+from credit.lookup import subject_json
 from credit.models import (
     Record,
     RecordSource,
     RecordStatus,
     RecordType,
-    Subject,
-    SubjectOperator,
 )
 from credit.workdays import default_calendar
 from server import notifications
 from server.audit import AuditEvent
 from server.audit import append as append_audit
 from server.cache import invalidate_subjects
-from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.errors import Conflict, Invalid, NotFound
 from server.models import User
 from server.moderation import Moderation, moderate
 from server.pagination import cursor_id, page
@@ -106,16 +105,6 @@ def parse_id(value: str | int, missing: str, code: str) -> int:
     return int(text)
 
 
-async def acting_subject_ids(session: Session) -> set[int]:
-    """The subjects a user acts for: their own person, and organisations they operate."""
-    ids = set(
-        await SubjectOperator.filter(user_id=session.user_id).values_list("subject_id", flat=True)
-    )
-    if session.subject_id is not None:
-        ids.add(session.subject_id)
-    return ids  # type: ignore[return-value]
-
-
 async def own_record(session: Session, record_id: str | int) -> Record:
     """Someone else's record is "not found", so ids reveal nothing."""
     record = await Record.get_or_none(id=parse_id(record_id, "记录不存在", "RECORD_NOT_FOUND"))
@@ -135,19 +124,6 @@ async def _own_application(session: Session, kind: Kind, application_id: str) ->
     return found
 
 
-async def _registration_subject(session: Session, uscc: str | None) -> Subject:
-    if uscc:
-        subject = await Subject.get_or_none(uscc=uscc.strip().upper(), kind__in=list(PUBLIC_KINDS))
-        if subject is None:
-            raise NotFound("未找到该企业", code="SUBJECT_NOT_FOUND")
-        if not await SubjectOperator.exists(user_id=session.user_id, subject_id=subject.id):
-            raise Forbidden("您不是该企业的经办人，不能为其注册信息", code="NOT_SUBJECT_OPERATOR")
-        return subject
-    if session.subject_id is None:
-        raise Conflict("请先完成实名核验", code="IDENTITY_NOT_BOUND")
-    return await Subject.get(id=session.subject_id)
-
-
 # -- submitting ------------------------------------------------------------------------------
 
 
@@ -164,7 +140,7 @@ async def submit_registration(
     rules = default_rules()
     if category not in rules.categories:
         raise Invalid("注册类别无效", fields={"category": "可选：" + "、".join(rules.categories)})
-    subject = await _registration_subject(session, subject_uscc)
+    subject = await acting_subject(session, subject_uscc)
     attachment_ids = await owned_upload_ids(session, attachments)
     openid = await _openid(session.user_id)
     moderation = await moderate(

@@ -30,8 +30,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from credit.acting import acting_subject, operated_subject_ids
 from credit.calendar_dates import SHANGHAI, today
-from credit.lookup import PUBLIC_KINDS
 from credit.models import Subject, SubjectKind, SubjectOperator
 from qr import credit_code
 from qr.offline_verifier import CodeError, CreditCode, Expired, Revoked, parse
@@ -193,22 +193,6 @@ async def _bound_subject_id(user_id: int) -> int | None:
 # -- holders: the caller's own person or an organisation they operate ---------------------------
 
 
-async def holder_subject(session: Session, uscc: str | None) -> Subject:
-    if uscc:
-        code = uscc.strip().upper()
-        if len(code) != 18 or not code.isalnum():
-            raise Invalid("统一社会信用代码格式有误", fields={"subject_uscc": "须为 18 位代码"})
-        subject = await Subject.get_or_none(uscc=code, kind__in=list(PUBLIC_KINDS))
-        if subject is None:
-            raise NotFound("未找到该企业", code="SUBJECT_NOT_FOUND")
-        if not await SubjectOperator.exists(user_id=session.user_id, subject_id=subject.id):
-            raise Forbidden("您不是该企业的经办人", code="NOT_SUBJECT_OPERATOR")
-        return subject
-    if session.subject_id is None:
-        raise Conflict("请先完成实名核验", code="IDENTITY_NOT_BOUND")
-    return await Subject.get(id=session.subject_id)
-
-
 def display_name(subject: Subject) -> str:
     """Persons masked; organisations' names are public."""
     return mask_name(subject.name) if subject.kind == SubjectKind.PERSON else subject.name
@@ -227,10 +211,8 @@ async def incentives_for(session: Session) -> dict[str, Any]:
     subjects: list[Subject] = []
     if session.subject_id is not None:
         subjects.append(await Subject.get(id=session.subject_id))
-    operated = await SubjectOperator.filter(user_id=session.user_id).values_list(
-        "subject_id", flat=True
-    )
-    subjects += await Subject.filter(id__in=list(operated)).order_by("id")
+    operated = await operated_subject_ids(session)
+    subjects += await Subject.filter(id__in=operated).order_by("id")
     on = today()
     items = []
     for subject in subjects:
@@ -284,7 +266,7 @@ async def holder_ref_of(subject_id: int) -> str:
 async def issue_code(rt: Runtime, session: Session, uscc: str | None) -> dict[str, Any]:
     rule = rt.settings.rate_limits.get("credit_code", CODE_RATE)
     await ratelimit.enforce(rt.redis, rt.keys, "credit_code", str(session.user_id), rule)
-    subject = await holder_subject(session, uscc)
+    subject = await acting_subject(session, uscc)
     ref = await holder_ref_of(subject.id)
     on = today()
     facts = await holder_facts(subject, on)
@@ -334,7 +316,7 @@ async def _remember(
 async def revoke_code(rt: Runtime, session: Session, uscc: str | None) -> dict[str, Any]:
     """The holder stops their current reference (lost phone, leaked screenshot): offline
     bundles list it as revoked; the next code carries a new one."""
-    subject = await holder_subject(session, uscc)
+    subject = await acting_subject(session, uscc)
     changed = await HolderRef.filter(active_key=f"s{subject.id}").update(
         active_key=None, revoked_at=datetime.now(UTC)
     )
@@ -869,7 +851,7 @@ async def apply_rental(
     policy = _policy(policy_id)
     if policy.scenario != "rental":
         raise Conflict("该优惠须到场出示信用码核验，无需申请", code="NOT_A_RENTAL_POLICY")
-    subject = await holder_subject(session, uscc)
+    subject = await acting_subject(session, uscc)
     on = today()
     facts = await holder_facts(subject, on)
     verdict = evaluate(policy, facts, on)

@@ -1,0 +1,44 @@
+"""Which subjects a user acts for: their own bound person, and the organisations they operate
+(`subject_operator`, made when staff approve their shop). Registration, repair, objection and
+the incentives all ask the same question, so they ask it here."""
+
+from __future__ import annotations
+
+from credit.lookup import PUBLIC_KINDS
+from credit.models import Subject, SubjectOperator
+from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.security.sessions import Session
+
+
+async def operated_subject_ids(session: Session) -> list[int]:
+    return list(
+        await SubjectOperator.filter(user_id=session.user_id).values_list("subject_id", flat=True)
+    )  # type: ignore[arg-type]
+
+
+async def acting_subject_ids(session: Session) -> set[int]:
+    """The caller's own person and every organisation they operate."""
+    ids = set(await operated_subject_ids(session))
+    if session.subject_id is not None:
+        ids.add(session.subject_id)
+    return ids
+
+
+async def acting_subject(
+    session: Session, uscc: str | None, field: str = "subject_uscc"
+) -> Subject:
+    """The enterprise `uscc` names, which the caller must operate; without one, the caller's own
+    bound person."""
+    if uscc:
+        code = uscc.strip().upper()
+        if len(code) != 18 or not code.isalnum():
+            raise Invalid("统一社会信用代码格式有误", fields={"subject_uscc": "须为 18 位代码"})
+        subject = await Subject.get_or_none(uscc=code, kind__in=list(PUBLIC_KINDS))
+        if subject is None:
+            raise NotFound("未找到该企业", code="SUBJECT_NOT_FOUND")
+        if not await SubjectOperator.exists(user_id=session.user_id, subject_id=subject.id):
+            raise Forbidden("您不是该企业的经办人", code="NOT_SUBJECT_OPERATOR")
+        return subject
+    if session.subject_id is None:
+        raise Conflict("请先完成实名核验", code="IDENTITY_NOT_BOUND")
+    return await Subject.get(id=session.subject_id)
