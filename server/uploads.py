@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from server.errors import ApiError, Invalid, NotFound
+from server.errors import ApiError, Invalid, NotFound, path_id
 from server.models import Upload
 from server.security.sessions import Session
 from server.settings import Settings
@@ -111,9 +111,7 @@ async def readable_upload(
     settings: Settings, session: Session, upload_id: str
 ) -> tuple[Upload, bytes]:
     """The owner and reviewers read a file; anyone else is told it does not exist."""
-    if not upload_id.isdigit() or len(upload_id) > 18:
-        raise NotFound("文件不存在", code="UPLOAD_NOT_FOUND")
-    upload = await Upload.get_or_none(id=int(upload_id))
+    upload = await Upload.get_or_none(id=path_id(upload_id, "文件不存在", "UPLOAD_NOT_FOUND"))
     allowed = upload is not None and (
         upload.owner_id == session.user_id or session.has_role(*READER_ROLES)  # type: ignore[attr-defined]
     )

@@ -40,7 +40,7 @@ from server import notifications
 from server.audit import AuditEvent
 from server.audit import append as append_audit
 from server.cache import invalidate_subjects
-from server.errors import Conflict, Invalid, NotFound
+from server.errors import Conflict, Invalid, NotFound, path_id
 from server.models import User
 from server.moderation import Moderation, moderate
 from server.pagination import cursor_id, page
@@ -98,16 +98,9 @@ PAGE_SIZE = 20
 # -- who may act on what -------------------------------------------------------------------
 
 
-def parse_id(value: str | int, missing: str, code: str) -> int:
-    text = str(value)
-    if not text.isdigit() or len(text) > 18:
-        raise NotFound(missing, code=code)
-    return int(text)
-
-
 async def own_record(session: Session, record_id: str | int) -> Record:
     """Someone else's record is "not found", so ids reveal nothing."""
-    record = await Record.get_or_none(id=parse_id(record_id, "记录不存在", "RECORD_NOT_FOUND"))
+    record = await Record.get_or_none(id=path_id(record_id, "记录不存在", "RECORD_NOT_FOUND"))
     if record is None or record.subject_id not in await acting_subject_ids(session):  # type: ignore[attr-defined]
         raise NotFound("记录不存在", code="RECORD_NOT_FOUND")
     return record
@@ -115,7 +108,7 @@ async def own_record(session: Session, record_id: str | int) -> Record:
 
 async def _own_application(session: Session, kind: Kind, application_id: str) -> Application:
     found = await Application.get_or_none(
-        id=parse_id(application_id, "申请不存在", "APPLICATION_NOT_FOUND"),
+        id=path_id(application_id, "申请不存在", "APPLICATION_NOT_FOUND"),
         kind=kind,
         applicant_id=session.user_id,
     )
@@ -374,7 +367,7 @@ async def decide(
 ) -> dict[str, Any]:
     rules = default_rules()
     application = await Application.get_or_none(
-        id=parse_id(application_id, "申请不存在", "APPLICATION_NOT_FOUND"), kind=kind
+        id=path_id(application_id, "申请不存在", "APPLICATION_NOT_FOUND"), kind=kind
     )
     if application is None:
         raise NotFound("申请不存在", code="APPLICATION_NOT_FOUND")
@@ -607,7 +600,7 @@ async def review_detail(
 ) -> dict[str, Any]:
     """A reviewer reading an application reads the subject's credit data: it is audited."""
     application = await Application.get_or_none(
-        id=parse_id(application_id, "申请不存在", "APPLICATION_NOT_FOUND"), kind=kind
+        id=path_id(application_id, "申请不存在", "APPLICATION_NOT_FOUND"), kind=kind
     )
     if application is None:
         raise NotFound("申请不存在", code="APPLICATION_NOT_FOUND")

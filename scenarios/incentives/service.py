@@ -47,7 +47,7 @@ from scenarios.incentives.models import (
 from scenarios.incentives.programmes import SCENARIOS, Policy, Programmes, default_programmes
 from server.audit import AuditEvent
 from server.audit import append as append_audit
-from server.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from server.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, path_id
 from server.hotpath import script_for
 from server.models import User
 from server.pagination import cursor_id, page
@@ -902,10 +902,10 @@ async def decide_rental(
     note: str | None,
     channel: str,
 ) -> dict[str, Any]:
-    text = str(application_id)
-    if not text.isdigit() or len(text) > 18:
-        raise NotFound("申请不存在", code="APPLICATION_NOT_FOUND")
-    application = await Redemption.get_or_none(id=int(text), source=RedemptionSource.RENTAL)
+    application = await Redemption.get_or_none(
+        id=path_id(application_id, "申请不存在", "APPLICATION_NOT_FOUND"),
+        source=RedemptionSource.RENTAL,
+    )
     if application is None:
         raise NotFound("申请不存在", code="APPLICATION_NOT_FOUND")
     policy = _policy(application.policy_id)

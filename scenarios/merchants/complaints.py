@@ -14,7 +14,7 @@ from credit.calendar_dates import SHANGHAI
 from scenarios.merchants.models import Complaint, ComplaintStatus, Merchant, MerchantStatus
 from scenarios.merchants.public import resolve_code
 from scenarios.merchants.service import STAFF_ROLES, drop_views, visible_merchant
-from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.errors import Conflict, Forbidden, Invalid, NotFound, path_id
 from server.models import User
 from server.moderation import Moderation, moderate
 from server.pagination import cursor_id, page
@@ -33,12 +33,7 @@ STATUS_LABELS = {
 DECISIONS = {"uphold": ComplaintStatus.UPHELD, "dismiss": ComplaintStatus.DISMISSED}
 OPEN = (ComplaintStatus.SUBMITTED, ComplaintStatus.REPLIED)
 HELD_TEXT = "（内容审核中）"
-
-
-def _parse_id(value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
-        raise NotFound("投诉不存在", code="COMPLAINT_NOT_FOUND")
-    return int(value)
+UNKNOWN = ("投诉不存在", "COMPLAINT_NOT_FOUND")
 
 
 async def submit(
@@ -91,7 +86,9 @@ async def of_merchant(session: Session, merchant_id: str, cursor: str | None) ->
 
 
 async def reply(rt: Runtime, session: Session, complaint_id: str, text: str) -> dict[str, Any]:
-    complaint = await Complaint.get_or_none(id=_parse_id(complaint_id)).prefetch_related("merchant")
+    complaint = await Complaint.get_or_none(id=path_id(complaint_id, *UNKNOWN)).prefetch_related(
+        "merchant"
+    )
     if complaint is None or complaint.merchant.operator_id != session.user_id:  # type: ignore[attr-defined]
         raise NotFound("投诉不存在", code="COMPLAINT_NOT_FOUND")
     openid = (await User.get(id=session.user_id)).openid
@@ -108,7 +105,9 @@ async def reply(rt: Runtime, session: Session, complaint_id: str, text: str) -> 
 async def decide(
     rt: Runtime, session: Session, complaint_id: str, *, decision: str, note: str | None
 ) -> dict[str, Any]:
-    complaint = await Complaint.get_or_none(id=_parse_id(complaint_id)).prefetch_related("merchant")
+    complaint = await Complaint.get_or_none(id=path_id(complaint_id, *UNKNOWN)).prefetch_related(
+        "merchant"
+    )
     if complaint is None:
         raise NotFound("投诉不存在", code="COMPLAINT_NOT_FOUND")
     if decision == "dismiss" and not note:

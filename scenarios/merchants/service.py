@@ -23,7 +23,15 @@ from qr.plate import FontMissing, PosterContent, new_code, plate_url, poster_png
 from scenarios.merchants.evaluation import evaluate
 from scenarios.merchants.models import Merchant, MerchantStatus
 from scenarios.merchants.rules import MerchantRules, default_rules
-from server.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
+from server.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceUnavailable,
+    path_id,
+)
 from server.models import User
 from server.pagination import cursor_id, page
 from server.runtime import Runtime
@@ -48,18 +56,12 @@ DECISIONS: dict[str, tuple[tuple[MerchantStatus, ...], MerchantStatus, bool]] = 
     "revoke": ((MerchantStatus.ACTIVE, MerchantStatus.SUSPENDED), MerchantStatus.REVOKED, True),
 }
 PAGE_SIZE = 20
-
-
-def parse_merchant_id(value: str | int) -> int:
-    text = str(value)
-    if not text.isdigit() or len(text) > 18:
-        raise NotFound("商户不存在", code="MERCHANT_NOT_FOUND")
-    return int(text)
+UNKNOWN = ("商户不存在", "MERCHANT_NOT_FOUND")
 
 
 async def visible_merchant(session: Session, merchant_id: str | int) -> Merchant:
     """The operator sees their own shops, staff see all; anyone else is told it does not exist."""
-    merchant = await Merchant.get_or_none(id=parse_merchant_id(merchant_id))
+    merchant = await Merchant.get_or_none(id=path_id(merchant_id, *UNKNOWN))
     if merchant is None or not (
         merchant.operator_id == session.user_id or session.has_role(*STAFF_ROLES)  # type: ignore[attr-defined]
     ):
@@ -160,7 +162,7 @@ async def merchant_detail(session: Session, merchant_id: str) -> dict[str, Any]:
 async def decide(
     rt: Runtime, session: Session, merchant_id: str, *, decision: str, note: str | None
 ) -> dict[str, Any]:
-    merchant = await Merchant.get_or_none(id=parse_merchant_id(merchant_id))
+    merchant = await Merchant.get_or_none(id=path_id(merchant_id, *UNKNOWN))
     if merchant is None:
         raise NotFound("商户不存在", code="MERCHANT_NOT_FOUND")
     starts, target, note_required = DECISIONS[decision]
