@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import secrets
 import uuid
 
-from tests.helpers import bound_citizen, unique_code
+from tests.helpers import bound_citizen, make_enterprise, unique_code
 
 SCENIC = "alxa-desert-park"
 HOTEL = "bayan-hotel"
@@ -24,24 +23,6 @@ async def staff_of(client, login, *venues: str):  # type: ignore[no-untyped-def]
         )
         assert added.status_code == 200, added.text
     return headers, user_id
-
-
-async def make_enterprise(name: str | None = None):  # type: ignore[no-untyped-def]
-    """A fresh enterprise subject with a valid USCC."""
-    from stdnum.cn import uscc
-
-    from credit.models import Subject
-
-    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    base = "91152921MA" + "".join(secrets.choice(alphabet) for _ in range(7))
-    code = base + uscc.calc_check_digit(base)
-    return await Subject.create(
-        natural_key=f"uscc:{code}",
-        kind="enterprise",
-        name=name or f"阿拉善测试厂房租赁企业{code[-4:]}",
-        uscc=code,
-        region="152921",
-    )
 
 
 async def operator_of_enterprise(client, login):  # type: ignore[no-untyped-def]
