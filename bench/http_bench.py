@@ -233,6 +233,49 @@ def start_child(name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -
     return Child(name, proc, log_path)
 
 
+async def start_fake_wechat(
+    port: int, secret: str, env: dict[str, str], log_dir: Path, children: list[Child]
+) -> Child:
+    """The standalone fake WeChat the service logs users in through."""
+    fake = start_child(
+        "fake-wechat",
+        [PYTHON, "-m", "server.wechat.fake", "--port", str(port),
+         "--appid", WECHAT_APPID, "--secret", secret],
+        env, log_dir,
+    )  # fmt: skip
+    children.append(fake)
+    await wait_port(fake, port)
+    return fake
+
+
+async def measure_ceiling(
+    args: argparse.Namespace,
+    wrk_bin: str,
+    port: int,
+    requests_file: Path,
+    env: dict[str, str],
+    log_dir: Path,
+    children: list[Child],
+) -> tuple[Measurement, str]:
+    """The bare Sanic app (same loader, same worker count) under the same wrk run as the
+    service's targets; stopped afterwards so it takes no CPU from them."""
+    say(f"starting the ceiling (bare Sanic, {args.workers} worker(s)) on {port}")
+    ceiling = start_child(
+        "ceiling",
+        [PYTHON, "-m", "bench.ceiling_app", "--port", str(port), "--workers", str(args.workers)],
+        env, log_dir,
+    )  # fmt: skip
+    children.append(ceiling)
+    await wait_http(ceiling, f"http://127.0.0.1:{port}/")
+    try:
+        return await measure(
+            "ceiling: bare Sanic GET /", f"http://127.0.0.1:{port}/", requests_file, args,
+            wrk_bin, warm=True, server_pid=ceiling.proc.pid,
+        )  # fmt: skip
+    finally:
+        ceiling.stop()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -866,14 +909,7 @@ async def run(args: argparse.Namespace) -> int:
         result["data"] = asdict(plan) | {"database": db_name}
 
         # 2. fake WeChat, 3. the service
-        fake = start_child(
-            "fake-wechat",
-            [PYTHON, "-m", "server.wechat.fake", "--port", str(fake_port),
-             "--appid", WECHAT_APPID, "--secret", wechat_secret],
-            env, workdir,
-        )  # fmt: skip
-        children.append(fake)
-        await wait_port(fake, fake_port)
+        await start_fake_wechat(fake_port, wechat_secret, env, workdir, children)
         say(f"starting the service: {args.workers} worker(s) on port {service_port}")
         service_cmd = [PYTHON, "-m", "server", "serve"]
         if args.variant:
@@ -914,24 +950,11 @@ async def run(args: argparse.Namespace) -> int:
 
         # 5. the ceiling, same worker count
         if "ceiling" in args.targets:
-            say(f"starting the ceiling (bare Sanic, {args.workers} worker(s)) on {ceiling_port}")
-            ceiling_child = start_child(
-                "ceiling",
-                [PYTHON, "-m", "bench.ceiling_app", "--port", str(ceiling_port),
-                 "--workers", str(args.workers)],
-                env, workdir,
-            )  # fmt: skip
-            children.append(ceiling_child)
-            await wait_http(ceiling_child, f"http://127.0.0.1:{ceiling_port}/")
-            say("measuring")
-            ceiling, raw["ceiling"] = await measure(
-                "ceiling: bare Sanic GET /", f"http://127.0.0.1:{ceiling_port}/",
-                tokens_file, args, wrk_bin, warm=True, server_pid=ceiling_child.proc.pid,
-            )  # fmt: skip
+            ceiling, raw["ceiling"] = await measure_ceiling(
+                args, wrk_bin, ceiling_port, tokens_file, env, workdir, children
+            )
             results.append(ceiling)
-            ceiling_child.stop()
-        else:
-            say("measuring")
+        say("measuring the service")
 
         # 6. the service
         if "healthz" in args.targets:

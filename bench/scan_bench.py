@@ -221,14 +221,7 @@ async def run(args: argparse.Namespace) -> int:
         await make_staff(pg_dsn, staff_first, args.staff)
         say(f"  users {staff_first}..{plan.users} ({BENCH_OPENID_PREFIX}N) staff of {VENUE}")
 
-        fake = hb.start_child(
-            "fake-wechat",
-            [hb.PYTHON, "-m", "server.wechat.fake", "--port", str(fake_port),
-             "--appid", hb.WECHAT_APPID, "--secret", wechat_secret],
-            env, workdir,
-        )  # fmt: skip
-        children.append(fake)
-        await hb.wait_port(fake, fake_port)
+        await hb.start_fake_wechat(fake_port, wechat_secret, env, workdir, children)
         say(f"starting the service: {args.workers} worker(s) on port {service_port}")
         service = hb.start_child("service", [hb.PYTHON, "-m", "server", "serve"], env, workdir)
         children.append(service)
@@ -245,21 +238,10 @@ async def run(args: argparse.Namespace) -> int:
         ceiling: hb.Measurement | None = None
 
         if "ceiling" in args.targets:
-            say(f"starting the ceiling (bare Sanic, {args.workers} worker(s))")
-            ceiling_child = hb.start_child(
-                "ceiling",
-                [hb.PYTHON, "-m", "bench.ceiling_app", "--port", str(ceiling_port),
-                 "--workers", str(args.workers)],
-                env, workdir,
-            )  # fmt: skip
-            children.append(ceiling_child)
-            await hb.wait_http(ceiling_child, f"http://127.0.0.1:{ceiling_port}/")
-            ceiling, raw["ceiling"] = await hb.measure(
-                "ceiling: bare Sanic GET /", f"http://127.0.0.1:{ceiling_port}/",
-                tokens_file, args, wrk_bin, warm=True, server_pid=ceiling_child.proc.pid,
-            )  # fmt: skip
+            ceiling, raw["ceiling"] = await hb.measure_ceiling(
+                args, wrk_bin, ceiling_port, tokens_file, env, workdir, children
+            )
             results.append(ceiling)
-            ceiling_child.stop()
 
         async def fresh_codes() -> None:
             await hb.settle(redis)
