@@ -1,14 +1,17 @@
-"""Cursor pages for every list in the API (API.md: `{"items": [...], "next": cursor}`).
-The cursor is the id of the last item shown; callers fetch `limit + 1` rows to see if more exist."""
+"""Cursor pages for every list in the API (API.md: `{"items": [...], "next": cursor}`), and the
+status filter lists take. The cursor is the id of the last item shown; callers fetch `limit + 1`
+rows to see if more exist."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from server.errors import Invalid
 
 Row = TypeVar("Row")
+Status = TypeVar("Status", bound=StrEnum)
 MAX_LIMIT = 50
 
 
@@ -24,3 +27,12 @@ def page(rows: Sequence[Row], limit: int, shape: Callable[[Row], dict[str, Any]]
     shown = rows[:limit]
     next_cursor = str(shown[-1].id) if len(rows) > limit else None  # type: ignore[attr-defined]
     return {"items": [shape(row) for row in shown], "next": next_cursor}
+
+
+def status_filter(statuses: type[Status], value: str) -> Status:
+    """`?status=` of a list: one of the enum's values, else 422 naming the choices."""
+    try:
+        return statuses(value)
+    except ValueError as exc:
+        choices = "、".join(s.value for s in statuses)
+        raise Invalid("状态参数无效", fields={"status": f"可选：{choices}"}) from exc

@@ -43,7 +43,7 @@ from server.cache import invalidate_subjects
 from server.errors import Conflict, Invalid, NotFound, path_id
 from server.models import User
 from server.moderation import Moderation, moderate
-from server.pagination import cursor_id, page
+from server.pagination import cursor_id, page, status_filter
 from server.runtime import Runtime
 from server.security.sessions import Session
 from server.uploads import owned_upload_ids
@@ -572,12 +572,7 @@ async def review_queue(
     """Oldest first, so the queue is worked in order of arrival."""
     query = Application.filter(kind=kind)
     if status:
-        try:
-            query = query.filter(status=Status(status))
-        except ValueError as exc:
-            raise Invalid(
-                "状态参数无效", fields={"status": "可选：" + "、".join(s.value for s in Status)}
-            ) from exc
+        query = query.filter(status=status_filter(Status, status))
     if overdue:
         query = query.filter(status__in=list(OPEN_STATUSES), due_on__lt=today())
     if held_for_review:

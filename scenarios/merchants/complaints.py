@@ -17,7 +17,7 @@ from scenarios.merchants.service import STAFF_ROLES, drop_views, visible_merchan
 from server.errors import Conflict, Forbidden, Invalid, NotFound, path_id
 from server.models import User
 from server.moderation import Moderation, moderate
-from server.pagination import cursor_id, page
+from server.pagination import cursor_id, page, status_filter
 from server.runtime import Runtime
 from server.security.sessions import Session
 from server.uploads import owned_upload_ids
@@ -155,13 +155,7 @@ async def queue(status: str | None, cursor: str | None) -> dict[str, Any]:
     """Staff: oldest first; open complaints by default."""
     query = Complaint.all()
     if status:
-        try:
-            query = query.filter(status=ComplaintStatus(status))
-        except ValueError as exc:
-            raise Invalid(
-                "状态参数无效",
-                fields={"status": "可选：" + "、".join(s.value for s in ComplaintStatus)},
-            ) from exc
+        query = query.filter(status=status_filter(ComplaintStatus, status))
     else:
         query = query.filter(status__in=list(OPEN))
     after = cursor_id(cursor)

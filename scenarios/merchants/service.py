@@ -33,7 +33,7 @@ from server.errors import (
     path_id,
 )
 from server.models import User
-from server.pagination import cursor_id, page
+from server.pagination import cursor_id, page, status_filter
 from server.runtime import Runtime
 from server.security.sessions import Session, refresh_user_sessions
 
@@ -139,13 +139,7 @@ async def list_merchants(
     if not session.has_role(*STAFF_ROLES):
         query = query.filter(operator_id=session.user_id)
     if status:
-        try:
-            query = query.filter(status=MerchantStatus(status))
-        except ValueError as exc:
-            raise Invalid(
-                "状态参数无效",
-                fields={"status": "可选：" + "、".join(s.value for s in MerchantStatus)},
-            ) from exc
+        query = query.filter(status=status_filter(MerchantStatus, status))
     after = cursor_id(cursor)
     if after is not None:
         query = query.filter(id__gt=after)
