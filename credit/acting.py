@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from credit.lookup import PUBLIC_KINDS
 from credit.models import Subject, SubjectOperator
-from server.errors import Conflict, Forbidden, Invalid, NotFound
-from server.security.sessions import Session
+from infra.errors import Conflict, Forbidden, Invalid, NotFound
+from infra.security.sessions import Session
 
 
 async def operated_subject_ids(session: Session) -> list[int]:

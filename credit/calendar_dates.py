@@ -16,6 +16,11 @@ def now_iso() -> str:
     return datetime.now(SHANGHAI).isoformat(timespec="seconds")
 
 
+def shanghai_iso(moment: datetime | None) -> str | None:
+    """A stored (UTC) timestamp as API.md shows times: Shanghai time, to the second."""
+    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds") if moment else None
+
+
 def seconds_until_end_of(day: date) -> int:
     """Seconds from now until the end of `day` in Shanghai (a window ending that day is over)."""
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=SHANGHAI)

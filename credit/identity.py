@@ -18,14 +18,14 @@ from tortoise.transactions import in_transaction
 
 from credit.identifiers import is_valid_id_number, normalise_id_number
 from credit.lookup import ID_NUMBER_FIELD
-from credit.models import Subject, SubjectKind
-from server.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
-from server.models import Consent, IdentityBinding, User
-from server.runtime import Runtime
-from server.security import ratelimit
-from server.security.crypto import mask_id_number, mask_name
-from server.security.sessions import Session, refresh_user_sessions
-from server.wechat.client import WeChatError, WeChatUnavailable
+from credit.models import Consent, IdentityBinding, Subject, SubjectKind
+from infra.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
+from infra.models import User
+from infra.runtime import Runtime
+from infra.security import ratelimit
+from infra.security.crypto import mask_id_number, mask_name
+from infra.security.sessions import Session, refresh_user_sessions
+from infra.wechat.client import WeChatError, WeChatUnavailable
 
 CONSENT_PURPOSE = "identity_binding"
 CONSENT_TEXT = (

@@ -1,6 +1,6 @@
 """Credit lookups: a subject's own record (explained and masked) and the public view of
 enterprises. Views are cached in Redis as ready JSON and dropped when the subject's records
-change (server.cache.invalidate_subjects)."""
+change (infra.cache.invalidate_subjects)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,14 @@ from credit.applications.rules import repair_eligibility
 from credit.calendar_dates import now_iso, seconds_until_end_of, today
 from credit.models import Record, RecordClass, RecordStatus, Subject, SubjectKind
 from credit.scoring import ScoringRules, default_rules
-from server.cache import Keys
-from server.errors import Invalid, NotFound
-from server.security.crypto import FieldCipher, mask_id_number, mask_name
+from infra.audit import AuditEvent
+from infra.audit import append as append_audit
+from infra.cache import Keys
+from infra.errors import Invalid, NotFound
+from infra.pagination import cursor_id
+from infra.runtime import Runtime
+from infra.security import ratelimit
+from infra.security.crypto import FieldCipher, mask_id_number, mask_name
 
 Audience = Literal["self", "public"]
 PUBLIC_KINDS = (SubjectKind.ENTERPRISE, SubjectKind.INDIVIDUAL_BUSINESS)
@@ -148,15 +153,12 @@ def normalise_query(q: str | None) -> str:
 
 
 async def search_public_subjects(
-    q: str | None, cursor: str | None, limit: int = 20
+    rt: Runtime, q: str | None, cursor: str | None, *, client: str, limit: int = 20
 ) -> dict[str, Any]:
     """Enterprises and individual businesses by name or USCC; never natural persons."""
+    await _count_public_request(rt, client)
     text = normalise_query(q)
-    after = 0
-    if cursor:
-        if not cursor.isdigit():
-            raise Invalid("分页参数无效", fields={"cursor": "无效"})
-        after = int(cursor)
+    after = cursor_id(cursor) or 0
     query = Subject.filter(kind__in=list(PUBLIC_KINDS), id__gt=after)
     query = query.filter(Q(uscc=text.upper()) | Q(name__icontains=text))
     found = await query.order_by("id").limit(limit + 1)
@@ -166,6 +168,26 @@ async def search_public_subjects(
     ]
     next_cursor = str(found[limit - 1].id) if len(found) > limit else None
     return {"items": items, "next": next_cursor}
+
+
+async def public_view_bytes(rt: Runtime, uscc: str, *, channel: str, client: str) -> bytes:
+    """An enterprise's public view; every read is audited."""
+    await _count_public_request(rt, client)
+    subject_id = await public_subject_id(uscc)
+    await append_audit(
+        rt.redis,
+        rt.keys,
+        AuditEvent(
+            action="credit.read", actor_kind="public", actor_role="public",
+            purpose="公开查询", channel=channel, subject_id=subject_id,
+        ),
+    )  # fmt: skip
+    return await cached_view_bytes(rt.redis, rt.keys, rt.cipher, subject_id, "public")
+
+
+async def _count_public_request(rt: Runtime, client: str) -> None:
+    rule = rt.settings.rate_limits["public_search"]
+    await ratelimit.enforce(rt.redis, rt.keys, "public_search", client, rule)
 
 
 async def public_subject_id(uscc: str) -> int:

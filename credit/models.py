@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
+
+from infra.models import User
 
 
 class SubjectKind(StrEnum):
@@ -112,7 +113,7 @@ class SubjectOperator(Model):
     information and apply to repair or object to its records."""
 
     id = fields.BigIntField(primary_key=True)
-    user: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "credit.User", related_name="operated_subjects", on_delete=fields.RESTRICT
     )
     subject: fields.ForeignKeyRelation[Subject] = fields.ForeignKeyField(
@@ -123,3 +124,40 @@ class SubjectOperator(Model):
     class Meta:
         table = "subject_operator"
         unique_together = (("user_id", "subject_id"),)
+
+
+class Consent(Model):
+    """A separate, recorded consent (PIPL): what text version the user accepted, and when."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "credit.User", related_name="consents", on_delete=fields.RESTRICT
+    )
+    purpose = fields.CharField(max_length=40)
+    text_version = fields.CharField(max_length=20)
+    text_hash = fields.CharField(max_length=64)
+    accepted_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "consent"
+
+
+class IdentityBinding(Model):
+    """One person per WeChat user and one user per person: both sides unique."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "credit.User", related_name="identity", on_delete=fields.RESTRICT
+    )
+    subject = fields.OneToOneField(
+        "credit.Subject", related_name="binding", on_delete=fields.RESTRICT
+    )
+    consent: fields.ForeignKeyRelation[Consent] = fields.ForeignKeyField(
+        "credit.Consent", related_name="bindings", on_delete=fields.RESTRICT
+    )
+    method = fields.CharField(max_length=20, default="wechat_face")
+    verify_id_hash = fields.CharField(max_length=64, null=True)
+    bound_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "identity_binding"

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from server.settings import CONFIG_DIR
+from infra.settings import CONFIG_DIR
 
 
 class ScoredRecord(Protocol):

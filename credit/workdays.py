@@ -14,7 +14,7 @@ from pathlib import Path
 
 import chinese_calendar
 
-from server.settings import CONFIG_DIR
+from infra.settings import CONFIG_DIR
 
 
 @dataclass(frozen=True)

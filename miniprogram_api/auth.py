@@ -7,9 +7,9 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty
 from sanic_ext import openapi
 
-from credit import identity
+from credit import accounts, identity
 from miniprogram_api.common import client_ip, json_body, parse_body, require_session, runtime
-from server import accounts
+from scenarios.profile import my_profile
 
 bp = Blueprint("auth", url_prefix="/api/v1")
 
@@ -55,7 +55,7 @@ async def logout(request: Request) -> HTTPResponse:
 @openapi.definition(summary="当前用户", tag="auth", secured="token")
 async def me(request: Request) -> HTTPResponse:
     session = await require_session(request)
-    return json_body(await accounts.profile(runtime(request), session))
+    return json_body(await my_profile(runtime(request), session))
 
 
 @bp.post("/me/identity/verify-session")

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, raw
 
-from server.errors import BadRequest, Forbidden, Invalid, Unauthorized
-from server.runtime import Runtime
-from server.security.sessions import Session, load_session
+from infra.errors import BadRequest, Forbidden, Invalid, Unauthorized
+from infra.runtime import Runtime
+from infra.security.sessions import Session, load_session
 
 Body = TypeVar("Body", bound=BaseModel)
 

@@ -11,6 +11,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 from sanic_ext import openapi
 
+from infra.errors import Invalid
 from miniprogram_api.common import (
     bearer_token,
     channel,
@@ -20,8 +21,16 @@ from miniprogram_api.common import (
     require_session,
 )
 from miniprogram_api.common import runtime as rt_of
-from scenarios.incentives import offline, reports, service
-from server.errors import Invalid
+from scenarios.incentives import (
+    codes,
+    eligibility,
+    offline,
+    redemptions,
+    rentals,
+    reports,
+    staff,
+    verify,
+)
 
 bp = Blueprint("incentives", url_prefix="/api/v1")
 
@@ -30,7 +39,7 @@ Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 PolicyId = Annotated[str, StringConstraints(min_length=1, max_length=24)]
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{8,100}$")]
 Uscc = Annotated[Text, Field(min_length=18, max_length=18)]
-STAFF = service.STAFF_ROLE
+STAFF = staff.STAFF_ROLE
 
 
 class VerifyBody(BaseModel):
@@ -101,7 +110,7 @@ def _uscc_arg(request: Request) -> str | None:
 )  # fmt: skip
 async def my_incentives(request: Request) -> HTTPResponse:
     session = await require_session(request)
-    return json_body(await service.incentives_for(session))
+    return json_body(await eligibility.incentives_for(session))
 
 
 @bp.get("/me/credit-code")
@@ -113,14 +122,14 @@ async def my_incentives(request: Request) -> HTTPResponse:
 )
 async def my_credit_code(request: Request) -> HTTPResponse:
     session = await require_session(request)
-    return json_body(await service.issue_code(rt_of(request), session, _uscc_arg(request)))
+    return json_body(await codes.issue_code(rt_of(request), session, _uscc_arg(request)))
 
 
 @bp.get("/me/credit-code/qr.png")
 @openapi.definition(summary="信用码二维码图片（token：本人刚取得的信用码）", tag="incentives")
 async def my_credit_code_png(request: Request) -> HTTPResponse:
     session = await require_session(request)
-    png = await service.qr_png_for(rt_of(request), session, request.args.get("token") or "")
+    png = await codes.qr_png_for(rt_of(request), session, request.args.get("token") or "")
     return raw(png, content_type="image/png", headers={"Cache-Control": "no-store"})
 
 
@@ -134,20 +143,20 @@ async def my_credit_code_png(request: Request) -> HTTPResponse:
 async def revoke_credit_code(request: Request) -> HTTPResponse:
     session = await require_session(request)
     body = parse_body(request, HolderBody)
-    return json_body(await service.revoke_code(rt_of(request), session, body.subject_uscc))
+    return json_body(await codes.revoke_code(rt_of(request), session, body.subject_uscc))
 
 
 @bp.get("/me/redemptions")
 @openapi.definition(summary="我享受过或申请中的优惠", tag="incentives", secured="token")
 async def my_redemptions(request: Request) -> HTTPResponse:
     session = await require_session(request)
-    return json_body(await service.my_redemptions(session, request.args.get("cursor")))
+    return json_body(await redemptions.my_redemptions(session, request.args.get("cursor")))
 
 
 @bp.get("/venues")
 @openapi.definition(summary="信易游 / 信易租场所", tag="incentives")
 async def venues(request: Request) -> HTTPResponse:
-    return json_body(service.list_venues())
+    return json_body(staff.list_venues())
 
 
 # -- venue staff ------------------------------------------------------------------------------
@@ -163,7 +172,7 @@ async def venues(request: Request) -> HTTPResponse:
 async def scan_verify(request: Request) -> HTTPResponse:
     bearer = bearer_token(request)
     token, venue_id = _verify_args(request)
-    result = await service.verify_scan(rt_of(request), bearer, token, venue_id, channel(request))
+    result = await verify.verify_scan(rt_of(request), bearer, token, venue_id, channel(request))
     return json_bytes(result)
 
 
@@ -199,7 +208,7 @@ def _verify_args(request: Request) -> tuple[str, str | None]:
 async def scan_redeem(request: Request) -> HTTPResponse:
     session = await require_session(request, STAFF)
     body = parse_body(request, RedeemBody)
-    redemption, created = await service.redeem_scan(
+    redemption, created = await redemptions.redeem_scan(
         rt_of(request),
         session,
         token=body.token,
@@ -215,7 +224,7 @@ async def scan_redeem(request: Request) -> HTTPResponse:
     summary="离线核验包：公钥、本场所优惠、已停用标识与有效期", tag="incentives", secured="token"
 )
 async def offline_bundle(request: Request, venue_id: str) -> HTTPResponse:
-    session = await require_session(request, STAFF, service.ADMIN_ROLE)
+    session = await require_session(request, STAFF, staff.ADMIN_ROLE)
     return json_body(await offline.bundle_for(rt_of(request), session, venue_id))
 
 
@@ -246,7 +255,7 @@ async def offline_sync(request: Request) -> HTTPResponse:
 async def apply_rental(request: Request) -> HTTPResponse:
     session = await require_session(request)
     body = parse_body(request, RentalBody)
-    result = await service.apply_rental(
+    result = await rentals.apply_rental(
         rt_of(request), session, policy_id=body.policy_id, uscc=body.subject_uscc, note=body.note
     )
     return json_body(result, status=201)
@@ -255,8 +264,8 @@ async def apply_rental(request: Request) -> HTTPResponse:
 @bp.get("/venues/<venue_id:str>/rentals")
 @openapi.definition(summary="本场所的信易租申请（status 筛选）", tag="incentives", secured="token")
 async def venue_rentals(request: Request, venue_id: str) -> HTTPResponse:
-    session = await require_session(request, STAFF, service.ADMIN_ROLE)
-    result = await service.venue_rentals(
+    session = await require_session(request, STAFF, staff.ADMIN_ROLE)
+    result = await rentals.venue_rentals(
         rt_of(request), session, venue_id, request.args.get("status"), request.args.get("cursor")
     )
     return json_body(result)
@@ -272,7 +281,7 @@ async def venue_rentals(request: Request, venue_id: str) -> HTTPResponse:
 async def decide_rental(request: Request, application_id: str) -> HTTPResponse:
     session = await require_session(request, STAFF)
     body = parse_body(request, DecisionBody)
-    result = await service.decide_rental(
+    result = await rentals.decide_rental(
         rt_of(request),
         session,
         application_id,
@@ -301,7 +310,7 @@ def _csv(data: bytes, name: str) -> HTTPResponse:
     secured="token",
 )
 async def venue_report(request: Request, venue_id: str) -> HTTPResponse:
-    session = await require_session(request, STAFF, service.ADMIN_ROLE)
+    session = await require_session(request, STAFF, staff.ADMIN_ROLE)
     args = request.args
     data = await reports.report(rt_of(request), session, venue_id, args.get("from"), args.get("to"))
     return json_body(data)
@@ -310,7 +319,7 @@ async def venue_report(request: Request, venue_id: str) -> HTTPResponse:
 @bp.get("/venues/<venue_id:str>/report.csv")
 @openapi.definition(summary="本场所统计（CSV，月报用）", tag="incentives", secured="token")
 async def venue_report_csv(request: Request, venue_id: str) -> HTTPResponse:
-    session = await require_session(request, STAFF, service.ADMIN_ROLE)
+    session = await require_session(request, STAFF, staff.ADMIN_ROLE)
     args = request.args
     data = await reports.report(rt_of(request), session, venue_id, args.get("from"), args.get("to"))
     return _csv(reports.as_csv(data), f"incentives-{data['venues'][0]['id']}-{data['from']}.csv")
@@ -319,7 +328,7 @@ async def venue_report_csv(request: Request, venue_id: str) -> HTTPResponse:
 @bp.get("/admin/incentives/report")
 @openapi.definition(summary="全部场所的统计（管理员）", tag="incentives", secured="token")
 async def all_report(request: Request) -> HTTPResponse:
-    session = await require_session(request, service.ADMIN_ROLE)
+    session = await require_session(request, staff.ADMIN_ROLE)
     args = request.args
     return json_body(
         await reports.report(rt_of(request), session, None, args.get("from"), args.get("to"))
@@ -329,7 +338,7 @@ async def all_report(request: Request) -> HTTPResponse:
 @bp.get("/admin/incentives/report.csv")
 @openapi.definition(summary="全部场所的统计（CSV，管理员）", tag="incentives", secured="token")
 async def all_report_csv(request: Request) -> HTTPResponse:
-    session = await require_session(request, service.ADMIN_ROLE)
+    session = await require_session(request, staff.ADMIN_ROLE)
     args = request.args
     data = await reports.report(rt_of(request), session, None, args.get("from"), args.get("to"))
     return _csv(reports.as_csv(data), f"incentives-all-{data['from']}.csv")
@@ -343,18 +352,16 @@ async def all_report_csv(request: Request) -> HTTPResponse:
     secured="token",
 )
 async def add_staff(request: Request, venue_id: str) -> HTTPResponse:
-    await require_session(request, service.ADMIN_ROLE)
+    await require_session(request, staff.ADMIN_ROLE)
     body = parse_body(request, StaffBody)
-    result = await service.assign_staff(rt_of(request), venue_id, body.user_id, assign=True)
+    result = await staff.assign_staff(rt_of(request), venue_id, body.user_id, assign=True)
     return json_body(result)
 
 
 @bp.delete("/admin/venues/<venue_id:str>/staff/<user_id:str>")
 @openapi.definition(summary="取消场所工作人员（管理员）", tag="incentives", secured="token")
 async def remove_staff(request: Request, venue_id: str, user_id: str) -> HTTPResponse:
-    await require_session(request, service.ADMIN_ROLE)
+    await require_session(request, staff.ADMIN_ROLE)
     if not user_id.isdigit() or len(user_id) > 18:
         raise Invalid("用户编号无效", fields={"user_id": "须为数字"})
-    return json_body(
-        await service.assign_staff(rt_of(request), venue_id, int(user_id), assign=False)
-    )
+    return json_body(await staff.assign_staff(rt_of(request), venue_id, int(user_id), assign=False))

@@ -10,6 +10,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, raw
 from sanic_ext import openapi
 
+from infra.errors import NotFound
 from miniprogram_api.common import (
     channel,
     client_ip,
@@ -21,7 +22,6 @@ from miniprogram_api.common import (
 )
 from scenarios.merchants import complaints, public, service, street_index
 from scenarios.merchants.h5 import render_not_found
-from server.errors import NotFound
 
 bp = Blueprint("merchants", url_prefix="/api/v1")
 h5 = Blueprint("merchant_h5")

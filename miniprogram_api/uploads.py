@@ -6,9 +6,9 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 from sanic_ext import openapi
 
+from infra import uploads
+from infra.errors import Invalid
 from miniprogram_api.common import json_body, require_session, runtime
-from server import uploads
-from server.errors import Invalid
 
 bp = Blueprint("uploads", url_prefix="/api/v1")
 

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from infra.settings import Settings
 from qr.offline_verifier import (
     FORMAT,
     CreditCode,
@@ -29,7 +30,6 @@ from qr.offline_verifier import (
     check_signature,
     open_claims,
 )
-from server.settings import Settings
 
 MAX_TTL_SECONDS = 60
 CLAIMS_KEY_INFO = b"alxa credit code claims v1"

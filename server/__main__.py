@@ -9,7 +9,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from server.settings import Settings, SettingsError, load_settings
+from infra.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("server")
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).propagate = False  # Sanic prints its own lines once
 
     if args.command == "fake-wechat":
-        from server.wechat.fake import main as fake_main
+        from infra.wechat.fake import main as fake_main
 
         return fake_main(["--host", args.host, "--port", str(args.port)])
     try:
@@ -67,16 +67,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> None:
-    from server.db import close_database, open_database
+    from infra.db import close_database, open_database
+    from server.schema import SCHEMA
 
-    await open_database(settings.database_url, apply_migrations=True)
+    await open_database(settings.database_url, SCHEMA, apply_migrations=True)
     await close_database()
 
 
 async def _with_runtime(settings: Settings, work):  # type: ignore[no-untyped-def]
-    from server.runtime import start_runtime, stop_runtime
+    from infra.runtime import start_runtime, stop_runtime
+    from server.schema import SCHEMA
 
-    rt = await start_runtime(settings)
+    rt = await start_runtime(settings, SCHEMA)
     try:
         return await work(rt)
     finally:

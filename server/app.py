@@ -1,4 +1,5 @@
-"""The Sanic application factory."""
+"""The Sanic application factory: the composition root's wiring of handlers, runtime and
+background work."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from tortoise.exceptions import DBConnectionError
 
+from infra import audit, notifications
+from infra.errors import ApiError
+from infra.runtime import Runtime, start_runtime, stop_runtime
+from infra.settings import Settings, load_settings
 from miniprogram_api import (
     applications,
     auth,
@@ -28,10 +33,8 @@ from miniprogram_api import (
     uploads,
 )
 from miniprogram_api.common import json_body
-from server import audit, notifications
-from server.errors import ApiError
-from server.runtime import Runtime, start_runtime, stop_runtime
-from server.settings import Settings, load_settings
+from server.drainer import run_drainer_process
+from server.schema import SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +116,7 @@ async def _start_drainer_process(app: Sanic, _loop: Any = None) -> None:
     one process of its own beside the HTTP workers: draining inside the workers cost them ~13%
     of their CPU and the p99 tail. Single-process serving (embedded default, tests) never gets
     here and drains in a task instead (see _start)."""
-    app.manager.manage("AuditDrainer", audit.run_drainer_process, {"settings": app.ctx.settings})
+    app.manager.manage("AuditDrainer", run_drainer_process, {"settings": app.ctx.settings})
 
 
 def _drainer_in_own_process() -> bool:
@@ -125,7 +128,7 @@ def _drainer_in_own_process() -> bool:
 async def _start(app: Sanic, _loop: Any = None) -> None:
     if app.ctx.runtime is None:
         app.ctx.runtime = await start_runtime(
-            app.ctx.settings, apply_migrations=app.ctx.migrate_on_start
+            app.ctx.settings, SCHEMA, apply_migrations=app.ctx.migrate_on_start
         )
     rt: Runtime = app.ctx.runtime
     app.ctx.stop_background = asyncio.Event()
@@ -146,8 +149,6 @@ async def _start(app: Sanic, _loop: Any = None) -> None:
 async def _stop(app: Sanic, _loop: Any = None) -> None:
     app.ctx.stop_background.set()
     await asyncio.gather(*app.ctx.background)
-    if app.ctx.runtime is not None:  # the hot path's own connection, beside the pool
-        await app.ctx.runtime.own_view_reader.aclose()
     if app.ctx.owns_runtime and app.ctx.runtime is not None:
         await stop_runtime(app.ctx.runtime)
         app.ctx.runtime = None

@@ -14,6 +14,8 @@ from credit.calendar_dates import add_months, today
 from credit.identity import CONSENT_PURPOSE, CONSENT_TEXT
 from credit.lookup import ID_NUMBER_FIELD
 from credit.models import (
+    Consent,
+    IdentityBinding,
     Record,
     RecordClass,
     RecordType,
@@ -21,11 +23,11 @@ from credit.models import (
     Subject,
     SubjectKind,
 )
+from infra.cache import invalidate_subjects
+from infra.models import User
+from infra.runtime import Runtime
 from scenarios.incentives.demo import seed_incentives
 from scenarios.merchants.demo import seed_merchants
-from server.cache import invalidate_subjects
-from server.models import Consent, IdentityBinding, User
-from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from server.cache import Keys, make_redis
-from server.security.crypto import FieldCipher, cipher_from_settings
-from server.settings import Settings, load_settings
-from server.wechat.fake import FakeWeChat
+from infra.cache import Keys, make_redis
+from infra.security.crypto import FieldCipher, cipher_from_settings
+from infra.settings import Settings, load_settings
+from infra.wechat.fake import FakeWeChat
 
 BACKEND = os.environ.get("TEST_BACKEND", "embedded")
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgres://postgres@127.0.0.1:5432/test")
@@ -137,10 +137,11 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings, redis: Redis):  # type: ignore[no-untyped-def]
     """The same Runtime the service starts: database migrated and open, cache, crypto, WeChat."""
+    from infra.runtime import start_runtime, stop_runtime
     from server.demo import seed_demo
-    from server.runtime import start_runtime, stop_runtime
+    from server.schema import SCHEMA
 
-    rt = await start_runtime(settings)
+    rt = await start_runtime(settings, SCHEMA)
     await seed_demo(rt)
     yield rt
     await stop_runtime(rt)
@@ -211,7 +212,7 @@ async def quiet_outbox(runtime):  # type: ignore[no-untyped-def]
     meet only its own messages (a delivery round takes the 50 oldest due ones)."""
     from datetime import UTC, datetime, timedelta
 
-    from server.models import OutboxMessage
+    from infra.models import OutboxMessage
 
     await OutboxMessage.filter(status__in=["pending", "sending"]).update(
         status="pending",

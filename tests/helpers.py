@@ -39,7 +39,8 @@ async def bind(client, headers, name="乌云", id_number=None):  # type: ignore[
 
 async def bound_citizen(client, login):  # type: ignore[no-untyped-def]
     """A new citizen with a bound identity: (headers, user id, person subject id, openid)."""
-    from server.models import IdentityBinding, User
+    from credit.models import IdentityBinding
+    from infra.models import User
 
     code = unique_code()
     headers = await login(code)

@@ -9,7 +9,7 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-from server.moderation import Moderation
+from infra.moderation import Moderation
 
 
 class ApplicationKind(StrEnum):

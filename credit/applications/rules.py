@@ -14,7 +14,7 @@ from typing import Literal
 
 from credit.applications.models import ApplicationKind
 from credit.models import Record, RecordClass, RecordStatus, RecordType
-from server.settings import CONFIG_DIR
+from infra.settings import CONFIG_DIR
 
 NEGATIVE_TYPES = (RecordType.PENALTY, RecordType.BLACK_LIST)
 Channel = Literal["here", "gsxt"]

@@ -27,7 +27,7 @@ from credit.applications.models import (
     ObjectionOutcome,
 )
 from credit.applications.rules import ApplicationRules, default_rules, repair_eligibility
-from credit.calendar_dates import SHANGHAI, today
+from credit.calendar_dates import SHANGHAI, shanghai_iso, today
 from credit.lookup import subject_json
 from credit.models import (
     Record,
@@ -36,17 +36,17 @@ from credit.models import (
     RecordType,
 )
 from credit.workdays import default_calendar
-from server import notifications
-from server.audit import AuditEvent
-from server.audit import append as append_audit
-from server.cache import invalidate_subjects
-from server.errors import Conflict, Invalid, NotFound, path_id
-from server.models import User
-from server.moderation import Moderation, moderate
-from server.pagination import cursor_id, page, status_filter
-from server.runtime import Runtime
-from server.security.sessions import Session
-from server.uploads import owned_upload_ids
+from infra import notifications
+from infra.audit import AuditEvent
+from infra.audit import append as append_audit
+from infra.cache import invalidate_subjects
+from infra.errors import Conflict, Invalid, NotFound, path_id
+from infra.models import User
+from infra.moderation import Moderation, moderate
+from infra.pagination import cursor_id, page, status_filter
+from infra.runtime import Runtime
+from infra.security.sessions import Session
+from infra.uploads import owned_upload_ids
 
 Kind = ApplicationKind
 Status = ApplicationStatus
@@ -629,8 +629,8 @@ def _summary(application: Application) -> dict[str, Any]:
         "status": str(application.status),
         "status_label": STATUS_LABELS[application.status],
         "due_on": application.due_on.isoformat(),
-        "created_at": _iso(application.created_at),
-        "decided_at": _iso(application.decided_at),
+        "created_at": shanghai_iso(application.created_at),
+        "decided_at": shanghai_iso(application.decided_at),
         "note": application.decision_note,
         "attachments": list(application.attachments or []),
     }
@@ -649,7 +649,7 @@ def _summary(application: Application) -> dict[str, Any]:
     if application.kind == Kind.REPAIR:
         shaped["commitment"] = {
             "version": application.commitment_version,
-            "accepted_at": _iso(application.commitment_accepted_at),
+            "accepted_at": shanghai_iso(application.commitment_accepted_at),
         }
     return shaped
 
@@ -666,12 +666,8 @@ async def _with_history(
 ) -> dict[str, Any]:
     events = await ApplicationEvent.filter(application_id=application.id).order_by("at", "id")
     shaped["history"] = [
-        {"at": _iso(event.at), "status": str(event.status), "note": event.note}
+        {"at": shanghai_iso(event.at), "status": str(event.status), "note": event.note}
         | ({"actor_role": event.actor_role} if reviewer else {})
         for event in events
     ]
     return shaped
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds") if moment else None

@@ -10,7 +10,7 @@ from credit.ingest.importer import ImportSummary, import_file
 from credit.ingest.mapping import KINDS
 
 if TYPE_CHECKING:
-    from server.runtime import Runtime
+    from infra.runtime import Runtime
 
 
 def _positive(value: str) -> int:

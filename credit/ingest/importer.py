@@ -48,8 +48,8 @@ from credit.ingest.reader import (
 from credit.ingest.rules import RecordRules, load_rules
 from credit.ingest.store import BatchOutcome, Dialect, write_batch
 from credit.models import Record
-from server.cache import Keys, invalidate_subjects
-from server.security.crypto import FieldCipher
+from infra.cache import Keys, invalidate_subjects
+from infra.security.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
 

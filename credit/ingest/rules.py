@@ -15,7 +15,7 @@ from pathlib import Path
 
 from credit.calendar_dates import add_months as _add_months
 from credit.models import Severity
-from server.settings import CONFIG_DIR
+from infra.settings import CONFIG_DIR
 
 # Feeds repeat the same decision dates many times; date arithmetic is worth caching.
 add_months = lru_cache(maxsize=16384)(_add_months)

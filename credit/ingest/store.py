@@ -29,7 +29,7 @@ from credit.ingest.mapping import (
     SubjectData,
 )
 from credit.models import RecordSource, RecordStatus
-from server.security.crypto import DecryptionError, FieldCipher
+from infra.security.crypto import DecryptionError, FieldCipher
 
 PUBLISHED, PLATFORM = RecordStatus.PUBLISHED.value, RecordSource.PLATFORM.value
 SQLITE_IN_CHUNK = 500

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from infra.models import User
+from infra.runtime import Runtime
 from scenarios.incentives.models import StaffAssignment
 from scenarios.incentives.programmes import default_programmes
-from server.models import User
-from server.runtime import Runtime
 
 DEMO_STAFF_OPENID = "demo-openid-staff"
 DEMO_SCENIC_AREA = "alxa-desert-park"

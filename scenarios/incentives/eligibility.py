@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
+from credit.acting import operated_subject_ids
+from credit.calendar_dates import today
 from credit.lookup import is_shown
 from credit.models import Record, RecordClass, RecordType, Subject
 from credit.scoring import Level
 from credit.scoring import default_rules as scoring_rules
-from scenarios.incentives.programmes import GRADES, Policy
+from infra.security.sessions import Session
+from scenarios.incentives.holders import subject_brief
+from scenarios.incentives.programmes import GRADES, SCENARIOS, Policy, default_programmes
 
 KIND_LABELS = {"person": "个人", "enterprise": "企业", "individual_business": "个体工商户"}
 
@@ -81,3 +86,44 @@ def evaluate(policy: Policy, facts: Facts, on: date) -> Verdict:
             return Verdict(False, f"{years} 年内有严重失信记录")
         reasons.append(f"{years} 年内无严重失信记录")
     return Verdict(True, "符合条件：" + "，".join(reasons) if reasons else "符合条件")
+
+
+async def incentives_for(session: Session) -> dict[str, Any]:
+    """GET /incentives: for the caller's person and every organisation they operate, each
+    policy of a kind they can hold, eligible or not, with the reason."""
+    subjects: list[Subject] = []
+    if session.subject_id is not None:
+        subjects.append(await Subject.get(id=session.subject_id))
+    operated = await operated_subject_ids(session)
+    subjects += await Subject.filter(id__in=operated).order_by("id")
+    on = today()
+    items = []
+    for subject in subjects:
+        facts = await holder_facts(subject, on)
+        policies = []
+        for policy in default_programmes().policies.values():
+            if facts.kind not in policy.subject_kinds:
+                continue
+            verdict = evaluate(policy, facts, on)
+            venue = default_programmes().venues[policy.venue]
+            policies.append(
+                {
+                    "policy_id": policy.id,
+                    "scenario": policy.scenario,
+                    "scenario_label": SCENARIOS[policy.scenario],
+                    "venue": venue.brief() | {"kind": venue.kind},
+                    "title": policy.title,
+                    "benefit": policy.benefit,
+                    "eligible": verdict.eligible,
+                    "reason": verdict.reason,
+                    "how": "申请" if policy.scenario == "rental" else "出示信用码",
+                }
+            )
+        items.append(
+            {
+                "holder": subject_brief(subject),
+                "level": facts.level.as_dict(),
+                "policies": policies,
+            }
+        )
+    return {"items": items, "next": None}

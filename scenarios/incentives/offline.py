@@ -14,28 +14,37 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from credit.calendar_dates import SHANGHAI
+from infra.audit import AuditEvent
+from infra.audit import append as append_audit
+from infra.errors import Conflict
+from infra.runtime import Runtime
+from infra.security.sessions import Session
 from qr import credit_code
 from qr.offline_verifier import CodeError, parse
-from scenarios.incentives import service
 from scenarios.incentives.models import (
     HolderRef,
     Redemption,
     RedemptionSource,
     RedemptionStatus,
 )
-from scenarios.incentives.service import Replayed, claim, programmes, redemption_json
-from server.audit import AuditEvent
-from server.audit import append as append_audit
-from server.errors import Conflict
-from server.runtime import Runtime
-from server.security.sessions import Session
+from scenarios.incentives.programmes import CHECK_PURPOSES, default_programmes
+from scenarios.incentives.redemptions import (
+    Replayed,
+    after_redeem,
+    claim,
+    creator,
+    redemption_json,
+    replay_of,
+)
+from scenarios.incentives.staff import STAFF_ROLE, require_venue_access, staff_venue_ids
 
 MAX_ITEMS = 500
 
 
 async def bundle_for(rt: Runtime, session: Session, venue_id: str) -> dict[str, Any]:
-    venue = await service.require_venue_access(rt, session, venue_id)
-    rules = programmes().offline
+    venue = await require_venue_access(rt, session, venue_id)
+    rules = default_programmes().offline
     signer = credit_code.signer_for(rt.settings)
     now = int(time.time())
     valid_until = now + rules.bundle_valid_hours * 3600
@@ -48,7 +57,7 @@ async def bundle_for(rt: Runtime, session: Session, venue_id: str) -> dict[str, 
         "format": "C1",
         "venue": venue.brief() | {"kind": venue.kind},
         "keys": signer.bundle_keys(),
-        "policies": [p.as_dict() for p in programmes().policies_of([venue.id])],
+        "policies": [p.as_dict() for p in default_programmes().policies_of([venue.id])],
         "revoked": list(revoked),
         "issued_at": _iso(now),
         "valid_until": _iso(valid_until),
@@ -71,7 +80,7 @@ class Rejected(Exception):
 async def sync(
     rt: Runtime, session: Session, items: list[dict[str, Any]], channel: str
 ) -> dict[str, Any]:
-    venues = await service.staff_venue_ids(rt, session.user_id)
+    venues = await staff_venue_ids(rt, session.user_id)
     bundles: dict[str, tuple[str, int, int]] = {}
     results = []
     for item in items[:MAX_ITEMS]:
@@ -112,7 +121,7 @@ async def _sync_one(
     channel: str,
 ) -> tuple[dict[str, Any], bool]:
     signer = credit_code.signer_for(rt.settings)
-    leeway = programmes().offline.clock_leeway_seconds
+    leeway = default_programmes().offline.clock_leeway_seconds
     bundle_id = item["bundle_id"]
     if bundle_id not in bundles:
         try:
@@ -120,7 +129,7 @@ async def _sync_one(
         except CodeError as exc:
             raise Rejected("BUNDLE_INVALID", "离线核验包标识无效") from exc
     bundle_venue, _issued, valid_until = bundles[bundle_id]
-    policy = programmes().policies.get(item["policy_id"])
+    policy = default_programmes().policies.get(item["policy_id"])
     if policy is None:
         raise Rejected("POLICY_NOT_FOUND", "优惠政策不存在")
     if policy.venue not in venues or bundle_venue != policy.venue:
@@ -130,7 +139,7 @@ async def _sync_one(
     try:
         code = parse(item["token"])
         if existing is not None:
-            return service.replay_of(existing, policy, code), True
+            return replay_of(existing, policy, code), True
         signer.check(code)
         code = signer.open(code)
     except CodeError as exc:
@@ -146,7 +155,7 @@ async def _sync_one(
         raise Rejected("CODE_INVALID", "信用码的持有人未知")
     if ref.revoked_at is not None and ref.revoked_at.timestamp() <= moment:
         raise Rejected("CODE_REVOKED", "该信用码已被持有人停用")
-    day = at.astimezone(service.SHANGHAI).date()
+    day = at.astimezone(SHANGHAI).date()
     if not policy.active_on(day):
         raise Rejected("POLICY_NOT_ACTIVE", "核销当日该优惠不在有效期内")
     if policy.id not in code.policies:
@@ -160,14 +169,14 @@ async def _sync_one(
         "redeemed_at": at.astimezone(UTC), "idem_key": idem, "flag": flag,
         "device_id": item.get("device_id"),
     }  # fmt: skip
-    venue = programmes().venues[policy.venue]
+    venue = default_programmes().venues[policy.venue]
     # The device read the holder's credit when it scanned: the holder sees it among the reads.
     await append_audit(
         rt.redis,
         rt.keys,
         AuditEvent(
-            action="credit.read", actor_kind="staff", actor_role=service.STAFF_ROLE,
-            purpose=service.CHECK_PURPOSES[venue.scenario] + "（离线）", channel="offline",
+            action="credit.read", actor_kind="staff", actor_role=STAFF_ROLE,
+            purpose=CHECK_PURPOSES[venue.scenario] + "（离线）", channel="offline",
             actor_user_id=session.user_id, actor_org=venue.name,
             subject_id=ref.subject_id,  # type: ignore[attr-defined]
             detail={"venue_id": venue.id, "nonce": code.nonce, "synced_via": channel},
@@ -179,10 +188,10 @@ async def _sync_one(
             ref.subject_id,  # type: ignore[attr-defined]
             code.nonce,
             day,
-            service.creator(values),
+            creator(values),
             idem_key=idem,
         )
     except Replayed as replay:
-        return service.replay_of(replay.redemption, policy, code), True
-    await service.after_redeem(rt, redemption, session.user_id, "offline")
+        return replay_of(replay.redemption, policy, code), True
+    await after_redeem(rt, redemption, session.user_id, "offline")
     return redemption_json(redemption), False

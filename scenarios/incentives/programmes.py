@@ -10,11 +10,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from server.settings import CONFIG_DIR
+from infra.errors import NotFound
+from infra.settings import CONFIG_DIR
 
 ID_PATTERN = re.compile(r"[a-z0-9-]{1,24}")
 VENUE_KINDS = {"scenic_area": "景区", "hotel": "酒店", "rental_provider": "租赁服务方"}
 SCENARIOS = {"travel": "信易游", "rental": "信易租"}
+CHECK_PURPOSES = {"travel": "信易游优惠核验", "rental": "信易租优惠核验"}  # audited staff checks
 SUBJECT_KINDS = {"person", "enterprise", "individual_business"}
 GRADES = ("A", "B", "C", "D")  # best first
 
@@ -195,3 +197,17 @@ def _policy(item: dict[str, Any], venues: dict[str, Venue]) -> Policy:
 @lru_cache(maxsize=1)
 def default_programmes() -> Programmes:
     return Programmes.load()
+
+
+def policy_or_404(policy_id: object) -> Policy:
+    policy = default_programmes().policies.get(policy_id) if isinstance(policy_id, str) else None
+    if policy is None:
+        raise NotFound("优惠政策不存在", code="POLICY_NOT_FOUND")
+    return policy
+
+
+def venue_or_404(venue_id: str) -> Venue:
+    venue = default_programmes().venue(venue_id)
+    if venue is None:
+        raise NotFound("场所不存在", code="VENUE_NOT_FOUND")
+    return venue

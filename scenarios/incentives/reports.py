@@ -13,14 +13,14 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from credit.calendar_dates import SHANGHAI, today
-from scenarios.incentives import service
+from infra.audit import drain
+from infra.errors import Forbidden, Invalid
+from infra.models import AuditEntry
+from infra.runtime import Runtime
+from infra.security.sessions import Session
 from scenarios.incentives.models import Redemption, RedemptionSource, RedemptionStatus
-from scenarios.incentives.service import programmes
-from server.audit import drain
-from server.errors import Forbidden, Invalid
-from server.models import AuditEntry
-from server.runtime import Runtime
-from server.security.sessions import Session
+from scenarios.incentives.programmes import default_programmes
+from scenarios.incentives.staff import ADMIN_ROLE, require_venue_access
 
 MAX_DAYS = 366
 CSV_COLUMNS = (
@@ -55,11 +55,11 @@ async def report(
 ) -> dict[str, Any]:
     """One venue (its staff or an admin), or every venue (admin only)."""
     if venue_id is None:
-        if not session.has_role(service.ADMIN_ROLE):
+        if not session.has_role(ADMIN_ROLE):
             raise Forbidden("仅管理员可查看全部场所的统计", code="ROLE_REQUIRED")
-        venue_ids = list(programmes().venues)
+        venue_ids = list(default_programmes().venues)
     else:
-        venue_ids = [(await service.require_venue_access(rt, session, venue_id)).id]
+        venue_ids = [(await require_venue_access(rt, session, venue_id)).id]
     first, last = date_range(start, end)
     rows = await Redemption.filter(
         venue_id__in=venue_ids, status=RedemptionStatus.REDEEMED, day__gte=first, day__lte=last
@@ -73,8 +73,8 @@ async def report(
         offline[key] += source == RedemptionSource.OFFLINE
         flagged[key] += flag is not None
     checks = await credit_checks(rt, set(venue_ids), first, last)
-    venues = programmes().venues
-    policies = programmes().policies
+    venues = default_programmes().venues
+    policies = default_programmes().policies
     redemptions = [
         {
             "day": day.isoformat(),

@@ -10,17 +10,17 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from credit.calendar_dates import SHANGHAI
+from credit.calendar_dates import shanghai_iso
+from infra.errors import Conflict, Forbidden, Invalid, NotFound, path_id
+from infra.models import User
+from infra.moderation import Moderation, moderate
+from infra.pagination import cursor_id, page, status_filter
+from infra.runtime import Runtime
+from infra.security.sessions import Session
+from infra.uploads import owned_upload_ids
 from scenarios.merchants.models import Complaint, ComplaintStatus, Merchant, MerchantStatus
 from scenarios.merchants.public import resolve_code
 from scenarios.merchants.service import STAFF_ROLES, drop_views, visible_merchant
-from server.errors import Conflict, Forbidden, Invalid, NotFound, path_id
-from server.models import User
-from server.moderation import Moderation, moderate
-from server.pagination import cursor_id, page, status_filter
-from server.runtime import Runtime
-from server.security.sessions import Session
-from server.uploads import owned_upload_ids
 
 MODERATION_SCENE = 2  # comment
 PAGE_SIZE = 20
@@ -138,17 +138,13 @@ def _json(complaint: Complaint, *, audience: str) -> dict[str, Any]:
         "status_label": STATUS_LABELS[complaint.status],
         "reply": complaint.reply,
         "decision_note": complaint.decision_note,
-        "created_at": _iso(complaint.created_at),
-        "replied_at": _iso(complaint.replied_at),
-        "decided_at": _iso(complaint.decided_at),
+        "created_at": shanghai_iso(complaint.created_at),
+        "replied_at": shanghai_iso(complaint.replied_at),
+        "decided_at": shanghai_iso(complaint.decided_at),
     }
     if audience == "staff":
         shaped["moderation"] = str(complaint.moderation)
     return shaped
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds") if moment else None
 
 
 async def queue(status: str | None, cursor: str | None) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from credit.models import (
     SubjectKind,
     SubjectOperator,
 )
+from infra.models import User
 from scenarios.merchants.models import Merchant, MerchantStatus
 from scenarios.merchants.rules import default_rules
-from server.models import User
 
 # (code, shop name, subject name, USCC, kind, zone, category, address, status, commitment signed)
 DEMO_SHOPS = [

@@ -13,17 +13,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from credit.calendar_dates import now_iso
+from infra.audit import AuditEvent, AuditTemplate
+from infra.errors import NotFound
+from infra.redis_scripts import script_for
+from infra.runtime import Runtime
+from infra.security import ratelimit
 from qr.plate import is_valid_code
 from scenarios.merchants.evaluation import evaluate, published_records_json
 from scenarios.merchants.h5 import render_page
 from scenarios.merchants.models import Complaint, ComplaintStatus, Merchant
 from scenarios.merchants.rules import default_rules
 from scenarios.merchants.service import STATUS_LABELS, commitment_json
-from server.audit import AuditEvent, AuditTemplate
-from server.errors import NotFound
-from server.hotpath import script_for
-from server.runtime import Runtime
-from server.security import ratelimit
 
 Format = Literal["json", "html"]
 VIEW_SECONDS = 3600
@@ -42,13 +42,8 @@ async def resolve_code(rt: Runtime, code: str, client: Callable[[], str]) -> tup
     else:
         row = None
     if row is None:
-        await ratelimit.enforce(
-            rt.redis,
-            rt.keys,
-            "merchant_code_miss",
-            client,
-            rt.settings.rate_limits["merchant_code_miss"],
-        )
+        rule = rt.settings.rate_limits["merchant_code_miss"]
+        await ratelimit.enforce(rt.redis, rt.keys, "merchant_code_miss", client(), rule)
         raise NotFound(
             "未找到该商户码，请确认是否为信用阿拉善商户码", code="MERCHANT_CODE_NOT_FOUND"
         )

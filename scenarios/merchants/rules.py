@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from server.settings import CONFIG_DIR
+from infra.settings import CONFIG_DIR
 
 
 @dataclass(frozen=True)

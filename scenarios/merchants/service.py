@@ -16,14 +16,10 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from credit.calendar_dates import SHANGHAI, today
+from credit.calendar_dates import shanghai_iso, today
 from credit.lookup import PUBLIC_KINDS
 from credit.models import Subject, SubjectOperator
-from qr.plate import FontMissing, PosterContent, new_code, plate_url, poster_png, qr_png
-from scenarios.merchants.evaluation import evaluate
-from scenarios.merchants.models import Merchant, MerchantStatus
-from scenarios.merchants.rules import MerchantRules, default_rules
-from server.errors import (
+from infra.errors import (
     ApiError,
     Conflict,
     Forbidden,
@@ -32,10 +28,14 @@ from server.errors import (
     ServiceUnavailable,
     path_id,
 )
-from server.models import User
-from server.pagination import cursor_id, page, status_filter
-from server.runtime import Runtime
-from server.security.sessions import Session, refresh_user_sessions
+from infra.models import User
+from infra.pagination import cursor_id, page, status_filter
+from infra.runtime import Runtime
+from infra.security.sessions import Session, refresh_user_sessions
+from qr.plate import FontMissing, PosterContent, new_code, plate_url, poster_png, qr_png
+from scenarios.merchants.evaluation import evaluate
+from scenarios.merchants.models import Merchant, MerchantStatus
+from scenarios.merchants.rules import MerchantRules, default_rules
 
 STAFF_ROLES = ("admin", "reviewer")
 OPERATOR_ROLE = "merchant"
@@ -219,7 +219,7 @@ async def _grant_operator_role(rt: Runtime, user_id: int) -> None:
 
 
 async def _bound_subject(user_id: int) -> int | None:
-    from server.models import IdentityBinding
+    from credit.models import IdentityBinding
 
     binding = await IdentityBinding.get_or_none(user_id=user_id)
     return binding.subject_id if binding else None  # type: ignore[attr-defined]
@@ -256,7 +256,7 @@ def commitment_json(merchant: Merchant) -> dict[str, Any]:
     return {
         "signed": signed is not None,
         "version": merchant.commitment_version,
-        "signed_at": signed.astimezone(SHANGHAI).isoformat(timespec="seconds") if signed else None,
+        "signed_at": shanghai_iso(signed),
         "hash": merchant.commitment_hash,
     }
 

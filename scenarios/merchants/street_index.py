@@ -11,6 +11,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from credit.calendar_dates import today
+from infra.errors import NotFound
 from scenarios.merchants.evaluation import evaluate
 from scenarios.merchants.models import (
     Complaint,
@@ -20,7 +21,6 @@ from scenarios.merchants.models import (
     ZoneIndexSnapshot,
 )
 from scenarios.merchants.rules import MerchantRules, Zone, default_rules
-from server.errors import NotFound
 
 GOOD_GRADES = ("A", "B")
 

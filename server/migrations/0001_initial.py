@@ -1,11 +1,59 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
-from credit.models import RecordClass, RecordSource, RecordStatus, RecordType, Severity, SubjectKind
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+from enum import StrEnum
+
+
+# The enums as they were when this migration was made: a migration must not change when a
+# model's enum does later.
+
+
+class RecordClass(StrEnum):
+    BASIC = "basic"
+    POSITIVE = "positive"
+    GENERAL_DISHONESTY = "general_dishonesty"
+    SERIOUS_DISHONESTY = "serious_dishonesty"
+    RISK = "risk"
+
+
+class RecordSource(StrEnum):
+    PLATFORM = "platform"
+    SELF_REGISTERED = "self_registered"
+
+
+class RecordStatus(StrEnum):
+    PUBLISHED = "published"
+    REPAIRED = "repaired"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    UNDER_OBJECTION = "under_objection"
+
+
+class RecordType(StrEnum):
+    LICENCE = "licence"
+    PENALTY = "penalty"
+    RED_LIST = "red_list"
+    BLACK_LIST = "black_list"
+    HONOUR = "honour"
+    REGISTRATION = "registration"
+
+
+class Severity(StrEnum):
+    MINOR = "minor"
+    GENERAL = "general"
+    SERIOUS = "serious"
+
+
+class SubjectKind(StrEnum):
+    ENTERPRISE = "enterprise"
+    INDIVIDUAL_BUSINESS = "individual_business"
+    PERSON = "person"
+    AGENCY = "agency"
+
 
 class Migration(migrations.Migration):
     initial = True

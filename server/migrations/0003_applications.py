@@ -1,11 +1,42 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
-from credit.applications.models import ApplicationKind, ApplicationStatus, Moderation, ObjectionOutcome
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+from enum import StrEnum
+
+
+# The enums as they were when this migration was made: a migration must not change when a
+# model's enum does later.
+
+
+class ApplicationKind(StrEnum):
+    REGISTRATION = "registration"
+    REPAIR = "repair"
+    OBJECTION = "objection"
+
+
+class ApplicationStatus(StrEnum):
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    APPROVED = "approved"
+    DENIED = "denied"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class Moderation(StrEnum):
+    PASSED = "pass"
+    REVIEW = "review"
+
+
+class ObjectionOutcome(StrEnum):
+    CORRECTED = "corrected"
+    REVOKED = "revoked"
+    UPHELD = "upheld"
+
 
 class Migration(migrations.Migration):
     dependencies = [('credit', '0002_uploads_outbox')]

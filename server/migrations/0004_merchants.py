@@ -2,10 +2,30 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
-from scenarios.merchants.models import ComplaintStatus, MerchantStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+from enum import StrEnum
+
+
+# The enums as they were when this migration was made: a migration must not change when a
+# model's enum does later.
+
+
+class ComplaintStatus(StrEnum):
+    SUBMITTED = "submitted"
+    REPLIED = "replied"
+    UPHELD = "upheld"
+    DISMISSED = "dismissed"
+
+
+class MerchantStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    REJECTED = "rejected"
+
 
 class Migration(migrations.Migration):
     dependencies = [('credit', '0003_applications')]

@@ -1,9 +1,26 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
-from scenarios.incentives.models import RedemptionSource, RedemptionStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+from enum import StrEnum
+
+
+# The enums as they were when this migration was made: a migration must not change when a
+# model's enum does later.
+
+
+class RedemptionSource(StrEnum):
+    SCAN = "scan"
+    OFFLINE = "offline"
+    RENTAL = "rental"
+
+
+class RedemptionStatus(StrEnum):
+    REDEEMED = "redeemed"
+    PENDING = "pending"
+    DECLINED = "declined"
+
 
 class Migration(migrations.Migration):
     dependencies = [('credit', '0004_merchants')]

@@ -12,7 +12,7 @@ from credit.applications.models import Application, ApplicationEvent
 from credit.calendar_dates import today
 from credit.models import Record
 from credit.workdays import default_calendar
-from server.models import OutboxMessage
+from infra.models import OutboxMessage
 from tests.helpers import bound_citizen, make_record, unique_code
 
 MSG_SEC_CHECK = "/wxa/msg_sec_check"
@@ -278,8 +278,8 @@ async def test_repair_approved_stops_showing_and_sharing_and_rescores(client, lo
     events = await ApplicationEvent.filter(application_id=application_id).order_by("id")
     assert [e.actor_role for e in events] == ["applicant", "reviewer", "reviewer"]
 
-    from server.audit import drain
-    from server.models import AuditEntry
+    from infra.audit import drain
+    from infra.models import AuditEntry
 
     await drain(runtime.redis, runtime.keys, wait=2.0)
     decisions = await AuditEntry.filter(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from server.models import SessionRecord, User
-from server.security.sessions import hash_token
+from infra.models import SessionRecord, User
+from infra.security.sessions import hash_token
 from tests.helpers import unique_code
 
 

@@ -7,10 +7,18 @@ import uuid
 from datetime import timedelta
 
 from credit.calendar_dates import today
-from credit.models import Record, RecordClass, RecordStatus, RecordType, Severity, Subject
-from server import audit
-from server.cache import invalidate_subjects
-from server.models import AuditEntry, IdentityBinding, User
+from credit.models import (
+    IdentityBinding,
+    Record,
+    RecordClass,
+    RecordStatus,
+    RecordType,
+    Severity,
+    Subject,
+)
+from infra import audit
+from infra.cache import invalidate_subjects
+from infra.models import AuditEntry, User
 from tests.helpers import unique_code
 
 CLASSES = {"basic", "positive", "general_dishonesty", "serious_dishonesty", "risk"}

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from stdnum.cn import ric
 
-from credit.models import Subject
-from server.models import Consent, IdentityBinding
+from credit.models import Consent, IdentityBinding, Subject
 from tests.helpers import bind, fresh_id_number, start, unique_code
 
 

@@ -10,9 +10,9 @@ import pytest
 
 from credit.applications.models import Application
 from credit.calendar_dates import today
-from server import notifications
-from server.audit import drain
-from server.models import AuditEntry, OutboxMessage
+from infra import notifications
+from infra.audit import drain
+from infra.models import AuditEntry, OutboxMessage
 from tests.helpers import bound_citizen, make_record
 from tests.miniprogram_api.test_applications import decide, repair
 

@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 
-from server.models import Upload
+from infra.models import Upload
 from tests.helpers import unique_code
 
 

@@ -6,8 +6,8 @@ import asyncio
 import itertools
 import json
 
-from server import audit
-from server.models import AuditEntry
+from infra import audit
+from infra.models import AuditEntry
 
 
 def event(n: int) -> audit.AuditEvent:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from server.security.crypto import (
+from infra.security.crypto import (
     DecryptionError,
     FieldCipher,
     mask_id_number,

@@ -6,7 +6,8 @@ from tortoise import connections
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api.migrate import migrate
 
-from server.db import tortoise_config
+from infra.db import tortoise_config
+from server.schema import SCHEMA
 
 EXPECTED_TABLES = {
     "subject", "record", "app_user", "consent", "identity_binding", "session", "audit_entry",
@@ -36,7 +37,7 @@ async def test_applying_again_changes_nothing(runtime, settings):
     conn = connections.get("default")
     before = await conn.execute_query_dict("SELECT app, name FROM tortoise_migrations")
     async with TortoiseContext():  # its own connection, closed on the way out
-        await migrate(config=tortoise_config(settings.database_url))
+        await migrate(config=tortoise_config(settings.database_url, SCHEMA))
     after = await conn.execute_query_dict("SELECT app, name FROM tortoise_migrations")
     assert len(after) == len(before)
 

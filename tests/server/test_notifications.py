@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise.transactions import in_transaction
 
-from server import notifications
-from server.models import OutboxMessage
+from infra import notifications
+from infra.models import OutboxMessage
 
 SEND = "/cgi-bin/message/subscribe/send"
 pytestmark = pytest.mark.usefixtures("quiet_outbox")

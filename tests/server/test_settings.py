@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from server.settings import SettingsError, load_settings
+from infra.settings import SettingsError, load_settings
 
 
 def _key() -> str:

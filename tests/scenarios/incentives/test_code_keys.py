@@ -9,7 +9,7 @@ import secrets
 
 import pytest
 
-from server.settings import SettingsError, load_settings
+from infra.settings import SettingsError, load_settings
 from tests.server.test_settings import production_env
 
 

@@ -14,13 +14,13 @@ import pytest
 
 from credit.calendar_dates import today
 from credit.models import SubjectOperator
+from infra.errors import Conflict
+from infra.models import AuditEntry
 from qr import credit_code
 from qr.offline_verifier import UnknownKey, parse
 from scenarios.incentives.models import HolderRef, PolicyCounter, Redemption
 from scenarios.incentives.programmes import ProgrammeError, Programmes, default_programmes
-from scenarios.incentives.service import claim, creator
-from server.errors import Conflict
-from server.models import AuditEntry
+from scenarios.incentives.redemptions import claim, creator
 from tests.helpers import bound_citizen, make_record, unique_code
 from tests.scenarios.incentives.support import (
     HOTEL,
@@ -315,7 +315,7 @@ async def test_only_staff_of_the_policys_venue_may_verify_or_redeem(client, logi
     assert [p["policy_id"] for p in hotel_view["eligible"]] == ["ht-deposit"]
     assert hotel_view["ineligible"] == []
     # A venue_staff user with no venue at all.
-    from server.models import User
+    from infra.models import User
 
     lone = await login(unique_code("lone"))
     user = await User.get(id=(await client.get("/api/v1/me", headers=lone)).json()["id"])

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from infra.errors import BadRequest, Invalid
 from miniprogram_api.common import parse_body
 from miniprogram_api.incentives import VerifyBody, _verify_args
-from server.errors import BadRequest, Invalid
 
 BODIES = [
     {"token": "C1.abc"},

@@ -4,11 +4,11 @@ the public scan (JSON and H5), complaints and the merchant level, zones and the 
 from __future__ import annotations
 
 from credit.models import SubjectOperator
+from infra.audit import drain
+from infra.models import AuditEntry, User
 from scenarios.merchants.models import Complaint, Merchant
 from scenarios.merchants.rules import default_rules
 from scenarios.merchants.street_index import take_snapshot
-from server.audit import drain
-from server.models import AuditEntry, User
 from tests.helpers import bound_citizen, make_enterprise, unique_code
 
 SHOP = {
@@ -340,7 +340,7 @@ async def test_operator_role_reaches_live_sessions(client, login):
 
 
 async def test_a_new_record_of_the_subject_reaches_the_plate(client, login, runtime):
-    from server.cache import invalidate_subjects
+    from infra.cache import invalidate_subjects
     from tests.helpers import make_record
 
     _, merchant = await active_merchant(client, login)

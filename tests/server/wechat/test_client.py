@@ -13,14 +13,14 @@ import pytest
 from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 
-from server.wechat.client import (
+from infra.wechat.client import (
     CodeSession,
     WeChatClient,
     WeChatError,
     WeChatUnavailable,
     cert_hash,
 )
-from server.wechat.fake import (
+from infra.wechat.fake import (
     PATH_GET_VERIFY_ID,
     PATH_JSCODE2SESSION,
     PATH_MSG_SEC_CHECK,

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from server.errors import ApiError, Invalid, NotFound, path_id
-from server.models import Upload
-from server.security.sessions import Session
-from server.settings import Settings
+from infra.errors import ApiError, Invalid, NotFound, path_id
+from infra.models import Upload
+from infra.security.sessions import Session
+from infra.settings import Settings
 
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo is plenty; larger is likely a decompression bomb
 IMAGE_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png")}

@@ -1,9 +1,12 @@
 """Database wiring: one tortoise app ("credit") for SQLite and PostgreSQL alike, with tortoise's
-built-in migrations applied at start-up (the same migration files on both backends)."""
+built-in migrations applied at start-up (the same migration files on both backends).
+
+Which model modules and migrations make up the schema is the composition root's to say
+(`server.schema`): this layer knows no domain."""
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +14,17 @@ from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate
 
-from server.settings import PROJECT_ROOT
+from infra.settings import PROJECT_ROOT
 
 APP_LABEL = "credit"
-MODEL_MODULES = [
-    "credit.models",
-    "credit.applications.models",
-    "scenarios.merchants.models",
-    "scenarios.incentives.models",
-    "server.models",
-]
-MIGRATIONS_MODULE = "server.migrations"
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The modules tortoise loads models from, and where the migrations of them live."""
+
+    models: tuple[str, ...]
+    migrations: str
 
 
 def resolve_database_url(url: str) -> str:
@@ -53,13 +56,13 @@ def _connection(database_url: str) -> str | dict[str, Any]:
     return connection
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
+def tortoise_config(database_url: str, schema: Schema) -> dict[str, Any]:
     return {
         "connections": {"default": _connection(database_url)},
         "apps": {
             APP_LABEL: {
-                "models": MODEL_MODULES,
-                "migrations": MIGRATIONS_MODULE,
+                "models": list(schema.models),
+                "migrations": schema.migrations,
                 "default_connection": "default",
             }
         },
@@ -68,12 +71,10 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
-# For tortoise's own CLI (`tortoise makemigrations`), configured in pyproject.toml.
-TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://var/credit.sqlite3"))
-
-
-async def open_database(database_url: str, *, apply_migrations: bool = True) -> None:
-    config = tortoise_config(database_url)
+async def open_database(
+    database_url: str, schema: Schema, *, apply_migrations: bool = True
+) -> None:
+    config = tortoise_config(database_url, schema)
     if apply_migrations:
         await migrate(config=config)
     await Tortoise.init(config=config, _enable_global_fallback=True)

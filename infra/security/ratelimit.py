@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from server.cache import Keys
-from server.errors import RateLimited
-from server.settings import RateLimit
+from infra.cache import Keys
+from infra.errors import RateLimited
+from infra.settings import RateLimit
 
 # INCR and set the window on the first hit, atomically; returns {count, ttl}.
 _HIT = """

@@ -74,6 +74,6 @@ def path_id(value: str | int, message: str, code: str) -> int:
     """An object id from a URL. Anything but a number that fits a BIGINT names no object: 404
     (never a 500 from the database, and no hint that the id is "invalid" rather than unknown)."""
     text = str(value)
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise NotFound(message, code=code)
     return int(text)

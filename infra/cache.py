@@ -56,6 +56,22 @@ class Keys:
     def rate(self, bucket: str, who: str) -> str:
         return f"{self.prefix}rl:{bucket}:{who}"
 
+    def credit_code(self, nonce: str) -> str:
+        """A credit code's issuance record (scenarios.incentives.redis_formats.CodeRecord)."""
+        return f"{self.prefix}ccode:{nonce}"
+
+    def staff_venues(self, user_id: int | str) -> str:
+        """The venues a user staffs; `staff_venues("")` is the prefix a script appends to."""
+        return f"{self.prefix}staff-venues:{user_id}"
+
+    def incentive_used(self, subject_id: int, day: str) -> str:
+        before, after = self.incentive_used_around(day)
+        return f"{before}{subject_id}{after}"
+
+    def incentive_used_around(self, day: str) -> tuple[str, str]:
+        """incentive_used's key around the subject id, for a script that reads the subject."""
+        return f"{self.prefix}incentive-used:", f":{day}"
+
     def identity_pending(self, verify_id: str) -> str:
         return f"{self.prefix}idv:{verify_id}"
 

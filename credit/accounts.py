@@ -1,4 +1,5 @@
-"""WeChat login, logout and the caller's profile."""
+"""WeChat login and logout: the user behind an openid, and a session that carries their roles
+and bound identity."""
 
 from __future__ import annotations
 
@@ -8,15 +9,14 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from scenarios.incentives.service import venues_of_user
-from scenarios.merchants.service import my_merchants
-from server.errors import ApiError, RateLimited, ServiceUnavailable, Unauthorized
-from server.models import IdentityBinding, User
-from server.runtime import Runtime
-from server.security import ratelimit
-from server.security.crypto import mask_id_number, mask_name
-from server.security.sessions import Session, create_session, revoke_session
-from server.wechat.client import WeChatError, WeChatUnavailable
+from credit.models import IdentityBinding
+from infra.errors import ApiError, RateLimited, ServiceUnavailable, Unauthorized
+from infra.models import User
+from infra.runtime import Runtime
+from infra.security import ratelimit
+from infra.security.crypto import mask_id_number, mask_name
+from infra.security.sessions import Session, create_session, revoke_session
+from infra.wechat.client import WeChatError, WeChatUnavailable
 
 DEFAULT_ROLES = ["citizen"]
 CODE_INVALID_ERRCODES = {40029, 40163, 40226}
@@ -87,7 +87,8 @@ async def logout(rt: Runtime, session: Session) -> None:
     await revoke_session(rt.redis, rt.keys, session)
 
 
-async def profile(rt: Runtime, session: Session) -> dict[str, Any]:
+async def account(rt: Runtime, session: Session) -> dict[str, Any]:
+    """The caller's user, roles and bound identity (masked), for GET /me."""
     user = await User.get(id=session.user_id)
     binding = await IdentityBinding.get_or_none(user_id=user.id).prefetch_related("subject")
     identity = None
@@ -103,6 +104,4 @@ async def profile(rt: Runtime, session: Session) -> dict[str, Any]:
         "roles": list(user.roles),
         "identity_bound": binding is not None,
         "identity": identity,
-        "merchants": await my_merchants(session),
-        "venues": await venues_of_user(user.id),
     }

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from server.errors import Invalid
+from infra.errors import Invalid
 
 Row = TypeVar("Row")
 Status = TypeVar("Status", bound=StrEnum)
@@ -18,7 +18,7 @@ MAX_LIMIT = 50
 def cursor_id(cursor: str | None) -> int | None:
     if not cursor:
         return None
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise Invalid("分页参数无效", fields={"cursor": "无效"})
     return int(cursor)
 

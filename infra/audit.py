@@ -13,23 +13,15 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import secrets
-import signal
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
-from credit.calendar_dates import SHANGHAI
-from server.cache import Keys
-from server.errors import Invalid
-from server.models import AuditEntry
-
-if TYPE_CHECKING:
-    from server.settings import Settings
+from infra.cache import Keys
+from infra.models import AuditEntry
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +82,19 @@ class AuditTemplate:
             parts += [piece, str(value)]
         parts.append(self._pieces[-1])
         return "".join(parts)
+
+    def render_open(self, *values: str | int | None) -> list[str]:
+        """Like render, but a None leaves its marker open: the text around the open markers,
+        for a Redis script that splices those values (ids it reads from the session) itself."""
+        parts = [self._pieces[0] + datetime.now(UTC).isoformat()]
+        for piece, value in zip(self._pieces[1:-1], values, strict=True):
+            parts[-1] += piece
+            if value is None:
+                parts.append("")
+            else:
+                parts[-1] += str(value)
+        parts[-1] += self._pieces[-1]
+        return parts
 
 
 async def append(redis: Redis, keys: Keys, event: AuditEvent) -> None:
@@ -310,65 +315,3 @@ async def run_drainer(
             log.exception("audit drain failed; entries stay in the stream and are retried")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
-
-
-def run_drainer_process(settings: Settings) -> None:
-    """Entry point of the drainer process Sanic's manager runs beside the HTTP workers, so the
-    workers never spend request time on the chained table."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_drainer_main(settings))
-
-
-async def _drainer_main(settings: Settings) -> None:
-    from server.cache import make_redis
-    from server.db import close_database, open_database
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):  # the manager stops its processes by SIGINT
-        loop.add_signal_handler(signum, stop.set)
-    await open_database(settings.database_url, apply_migrations=False)
-    redis = make_redis(settings.redis_url)
-    keys = Keys(settings.redis_prefix)
-    log.info("audit drainer process started (pid %s)", os.getpid())
-    try:
-        await run_drainer(redis, keys, stop, batch=PROCESS_DRAIN_BATCH)
-        # What the workers appended while stopping.
-        await drain(redis, keys, batch=PROCESS_DRAIN_BATCH, wait=5.0)
-    finally:
-        await redis.aclose()
-        await close_database()
-
-
-ACTOR_KIND_LABELS = {
-    "self": "本人",
-    "public": "公众查询",
-    "reviewer": "信用中心审核人员",
-    "staff": "场所工作人员",
-}
-
-
-async def reads_of_subject(
-    redis: Redis, keys: Keys, subject_id: int, cursor: str | None, limit: int = 50
-) -> dict[str, object]:
-    """Who read this subject's record, newest first (API.md GET /me/credit/queries)."""
-    await drain(redis, keys, wait=2.0)  # include reads still in the stream
-    query = AuditEntry.filter(subject_id=subject_id, action="credit.read")
-    if cursor:
-        if not cursor.isdigit():
-            raise Invalid("分页参数无效", fields={"cursor": "无效"})
-        query = query.filter(id__lt=int(cursor))
-    entries = await query.order_by("-id").limit(limit + 1)
-    items = [
-        {
-            "at": e.at.astimezone(SHANGHAI).isoformat(timespec="seconds"),
-            "actor_kind": e.actor_kind,
-            "actor_label": ACTOR_KIND_LABELS.get(e.actor_kind, e.actor_kind),
-            "actor_org": e.actor_org,
-            "purpose": e.purpose,
-            "channel": e.channel,
-        }
-        for e in entries[:limit]
-    ]
-    return {"items": items, "next": str(entries[limit - 1].id) if len(entries) > limit else None}

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from server.cache import Keys, make_redis
-from server.db import close_database, open_database
-from server.hotpath import OwnViewReader
-from server.security.crypto import FieldCipher, cipher_from_settings
-from server.settings import Settings
-from server.wechat.client import WeChatClient
-from server.wechat.fake import FakeWeChat
+from infra.cache import Keys, make_redis
+from infra.db import Schema, close_database, open_database
+from infra.redis_scripts import close_scripts
+from infra.security.crypto import FieldCipher, cipher_from_settings
+from infra.settings import Settings
+from infra.wechat.client import WeChatClient
+from infra.wechat.fake import FakeWeChat
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,13 @@ class Runtime:
     keys: Keys
     cipher: FieldCipher
     wechat: WeChatClient
-    own_view_reader: OwnViewReader
     fake_wechat: FakeWeChat | None = None
 
 
-async def start_runtime(settings: Settings, *, apply_migrations: bool = True) -> Runtime:
-    await open_database(settings.database_url, apply_migrations=apply_migrations)
+async def start_runtime(
+    settings: Settings, schema: Schema, *, apply_migrations: bool = True
+) -> Runtime:
+    await open_database(settings.database_url, schema, apply_migrations=apply_migrations)
     redis = make_redis(settings.redis_url)
     fake: FakeWeChat | None = None
     api_base = settings.wechat_api_base
@@ -56,13 +57,13 @@ async def start_runtime(settings: Settings, *, apply_migrations: bool = True) ->
         keys=Keys(settings.redis_prefix),
         cipher=cipher_from_settings(settings),
         wechat=wechat,
-        own_view_reader=OwnViewReader(redis, Keys(settings.redis_prefix), settings),
         fake_wechat=fake,
     )
 
 
 async def stop_runtime(runtime: Runtime) -> None:
     await runtime.wechat.aclose()
+    await close_scripts(runtime.redis)
     await runtime.redis.aclose()
     if runtime.fake_wechat is not None:
         runtime.fake_wechat.stop()

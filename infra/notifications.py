@@ -17,8 +17,8 @@ from typing import Any
 
 from tortoise.expressions import F, Q
 
-from server.models import OutboxMessage
-from server.wechat.client import WeChatClient, WeChatError
+from infra.models import OutboxMessage
+from infra.wechat.client import WeChatClient, WeChatError
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import logging
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from server.errors import Invalid
-from server.wechat.client import WeChatError
+from infra.errors import Invalid
+from infra.wechat.client import WeChatError
 
 if TYPE_CHECKING:  # models import the enum; keep them free of the runtime's imports
-    from server.runtime import Runtime
+    from infra.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Why a real HTTP server and not a mocked client: the embedded demo mode and the t
 production code path (httpx, JSON, errcodes, timeouts) unchanged, only ``WECHAT_API_BASE`` differs.
 Standard library only, so it runs in-process (daemon thread) or standalone:
 
-    python -m server.wechat.fake --host 127.0.0.1 --port 9100
+    python -m infra.wechat.fake --host 127.0.0.1 --port 9100
 
 Login codes: ``demo-<name>`` → openid ``demo-openid-<name>`` (reusable); ``invalid`` / ``bad-*`` →
 40029; ``busy-*`` → 45011; ``sys-*`` → -1; ``slow-*`` → answers after 10 s; anything else → a

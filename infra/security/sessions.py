@@ -8,11 +8,30 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from string import Template
 
 from redis.asyncio import Redis
 
-from server.cache import Keys
-from server.models import SessionRecord
+from infra.cache import Keys
+from infra.models import SessionRecord
+
+
+class SessionHash:
+    """The session hash under `Keys.session`: its field names, which the hot paths' Lua scripts
+    read too (they are rendered from these), and how roles are joined."""
+
+    UID = "uid"
+    ROLES = "roles"
+    SUBJECT = "subject"  # "" when no identity is bound
+    WECHAT_SESSION_KEY = "wxsk"  # encrypted; never read back by a script
+    ROLE_SEPARATOR = ","
+
+
+_FIELDS = (SessionHash.UID, SessionHash.ROLES, SessionHash.SUBJECT)
+_REFRESH = Template(
+    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+    "redis.call('HSET', KEYS[1], '$roles', ARGV[1], '$subject', ARGV[2]) end return 0"
+).substitute(roles=SessionHash.ROLES, subject=SessionHash.SUBJECT)
 
 
 @dataclass(frozen=True)
@@ -32,16 +51,16 @@ def hash_token(token: str) -> str:
 
 def session_fields(user_id: int, roles: list[str], subject_id: int | None) -> dict[str, str]:
     return {
-        "uid": str(user_id),
-        "roles": ",".join(roles),
-        "subject": str(subject_id) if subject_id else "",
+        SessionHash.UID: str(user_id),
+        SessionHash.ROLES: SessionHash.ROLE_SEPARATOR.join(roles),
+        SessionHash.SUBJECT: str(subject_id) if subject_id else "",
     }
 
 
 def parse_session(token_hash: str, raw: dict[bytes, bytes] | list[bytes | None]) -> Session | None:
     """From HGETALL (dict) or HMGET uid, roles, subject (list)."""
     if isinstance(raw, dict):
-        values = [raw.get(b"uid"), raw.get(b"roles"), raw.get(b"subject")]
+        values = [raw.get(name.encode()) for name in _FIELDS]
     else:
         values = list(raw)
     uid, roles, subject = values
@@ -50,7 +69,7 @@ def parse_session(token_hash: str, raw: dict[bytes, bytes] | list[bytes | None])
     return Session(
         token_hash=token_hash,
         user_id=int(uid),
-        roles=tuple(r for r in (roles or b"").decode().split(",") if r),
+        roles=tuple(r for r in (roles or b"").decode().split(SessionHash.ROLE_SEPARATOR) if r),
         subject_id=int(subject) if subject else None,
     )
 
@@ -67,7 +86,8 @@ async def create_session(
 ) -> str:
     token = secrets.token_urlsafe(32)
     token_hash = hash_token(token)
-    fields = session_fields(user_id, roles, subject_id) | {"wxsk": wechat_session_key_enc}
+    fields = session_fields(user_id, roles, subject_id)
+    fields[SessionHash.WECHAT_SESSION_KEY] = wechat_session_key_enc
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(keys.session(token_hash), mapping=fields)
         pipe.expire(keys.session(token_hash), ttl_seconds)
@@ -84,7 +104,7 @@ async def create_session(
 
 async def load_session(redis: Redis, keys: Keys, token: str) -> Session | None:
     token_hash = hash_token(token)
-    raw = await redis.hmget(keys.session(token_hash), ["uid", "roles", "subject"])
+    raw = await redis.hmget(keys.session(token_hash), list(_FIELDS))
     return parse_session(token_hash, raw)
 
 
@@ -108,12 +128,5 @@ async def refresh_user_sessions(
         for token_hash in hashes:
             name = keys.session(token_hash.decode())
             # Only sessions that still exist: HSET on a missing key would resurrect it.
-            pipe.eval(
-                "if redis.call('EXISTS', KEYS[1]) == 1 then "
-                "redis.call('HSET', KEYS[1], 'roles', ARGV[1], 'subject', ARGV[2]) end return 0",
-                1,
-                name,
-                fields["roles"],
-                fields["subject"],
-            )
+            pipe.eval(_REFRESH, 1, name, fields[SessionHash.ROLES], fields[SessionHash.SUBJECT])
         await pipe.execute()

@@ -1,4 +1,6 @@
-"""Users, identity bindings with consent, sessions and the hash-chained audit log."""
+"""Infrastructure tables: users and their sessions, the hash-chained audit log, uploads and the
+WeChat outbox. Domain tables live with their domain (credit/, scenarios/); all share the tortoise
+app "credit", so foreign keys name models as "credit.<Model>" wherever they are defined."""
 
 from __future__ import annotations
 
@@ -17,43 +19,6 @@ class User(Model):
 
     class Meta:
         table = "app_user"
-
-
-class Consent(Model):
-    """A separate, recorded consent (PIPL): what text version the user accepted, and when."""
-
-    id = fields.BigIntField(primary_key=True)
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "credit.User", related_name="consents", on_delete=fields.RESTRICT
-    )
-    purpose = fields.CharField(max_length=40)
-    text_version = fields.CharField(max_length=20)
-    text_hash = fields.CharField(max_length=64)
-    accepted_at = fields.DatetimeField(auto_now_add=True)
-
-    class Meta:
-        table = "consent"
-
-
-class IdentityBinding(Model):
-    """One person per WeChat user and one user per person: both sides unique."""
-
-    id = fields.BigIntField(primary_key=True)
-    user: fields.OneToOneRelation[User] = fields.OneToOneField(
-        "credit.User", related_name="identity", on_delete=fields.RESTRICT
-    )
-    subject = fields.OneToOneField(
-        "credit.Subject", related_name="binding", on_delete=fields.RESTRICT
-    )
-    consent: fields.ForeignKeyRelation[Consent] = fields.ForeignKeyField(
-        "credit.Consent", related_name="bindings", on_delete=fields.RESTRICT
-    )
-    method = fields.CharField(max_length=20, default="wechat_face")
-    verify_id_hash = fields.CharField(max_length=64, null=True)
-    bound_at = fields.DatetimeField(auto_now_add=True)
-
-    class Meta:
-        table = "identity_binding"
 
 
 class SessionRecord(Model):

@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 if TYPE_CHECKING:
-    from server.settings import Settings
+    from infra.settings import Settings
 
 FORMAT_VERSION = "v1"
 
