@@ -9,7 +9,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from credit.models import IdentityBinding
+from credit.models import ID_NUMBER_FIELD, IdentityBinding
 from infra.errors import ApiError, RateLimited, ServiceUnavailable, Unauthorized
 from infra.models import User
 from infra.runtime import Runtime
@@ -94,7 +94,7 @@ async def account(rt: Runtime, session: Session) -> dict[str, Any]:
     identity = None
     if binding is not None:
         subject = binding.subject
-        id_number = rt.cipher.decrypt(subject.id_number_enc, "subject.id_number")
+        id_number = rt.cipher.decrypt(subject.id_number_enc, ID_NUMBER_FIELD)
         identity = {
             "name_masked": mask_name(subject.name),
             "id_number_masked": mask_id_number(id_number),

@@ -4,9 +4,10 @@ the incentives all ask the same question, so they ask it here."""
 
 from __future__ import annotations
 
+from credit.identifiers import require_uscc
 from credit.lookup import PUBLIC_KINDS
 from credit.models import Subject, SubjectOperator
-from infra.errors import Conflict, Forbidden, Invalid, NotFound
+from infra.errors import Conflict, Forbidden, NotFound
 from infra.security.sessions import Session
 
 
@@ -30,9 +31,7 @@ async def acting_subject(
     """The enterprise `uscc` names, which the caller must operate; without one, the caller's own
     bound person."""
     if uscc:
-        code = uscc.strip().upper()
-        if len(code) != 18 or not code.isalnum():
-            raise Invalid("统一社会信用代码格式有误", fields={"subject_uscc": "须为 18 位代码"})
+        code = require_uscc(uscc, field)
         subject = await Subject.get_or_none(uscc=code, kind__in=list(PUBLIC_KINDS))
         if subject is None:
             raise NotFound("未找到该企业", code="SUBJECT_NOT_FOUND")

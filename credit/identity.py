@@ -17,8 +17,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from credit.identifiers import is_valid_id_number, normalise_id_number
-from credit.lookup import ID_NUMBER_FIELD
-from credit.models import Consent, IdentityBinding, Subject, SubjectKind
+from credit.models import ID_NUMBER_FIELD, Consent, IdentityBinding, Subject, SubjectKind
 from infra.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
 from infra.models import User
 from infra.runtime import Runtime

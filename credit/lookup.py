@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from redis.asyncio import Redis
 from tortoise.expressions import Q
 
 from credit.applications.rules import repair_eligibility
 from credit.calendar_dates import now_iso, seconds_until_end_of, today
-from credit.models import Record, RecordClass, RecordStatus, Subject, SubjectKind
-from credit.scoring import ScoringRules, default_rules
+from credit.identifiers import parse_uscc, require_uscc
+from credit.models import ID_NUMBER_FIELD, Record, RecordClass, Subject, SubjectKind
+from credit.publication import Audience
+from credit.scoring import ScoringRules, score_subject
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
 from infra.cache import Keys
@@ -24,21 +26,8 @@ from infra.runtime import Runtime
 from infra.security import ratelimit
 from infra.security.crypto import FieldCipher, mask_id_number, mask_name
 
-Audience = Literal["self", "public"]
 PUBLIC_KINDS = (SubjectKind.ENTERPRISE, SubjectKind.INDIVIDUAL_BUSINESS)
 MAX_CACHE_SECONDS = 3600
-ID_NUMBER_FIELD = "subject.id_number"
-
-
-def is_shown(record: Record, audience: Audience, on: date) -> bool:
-    """Shown: in its publication window and not repaired, expired or revoked. The subject also
-    sees records under objection (marked so); the public sees only plain published ones."""
-    visible = {RecordStatus.PUBLISHED}
-    if audience == "self":
-        visible.add(RecordStatus.UNDER_OBJECTION)
-    if record.status not in visible or not record.shared:
-        return False
-    return record.publish_max_until is None or record.publish_max_until >= on
 
 
 def is_repairable(record: Record, on: date) -> bool:
@@ -89,10 +78,8 @@ async def build_view(
 ) -> tuple[dict[str, Any], int]:
     """(view, seconds it stays valid): valid until the first shown record leaves its window."""
     on = on or today()
-    rules = rules or default_rules()
-    records = await Record.filter(subject_id=subject.id).order_by("-decided_on", "-id")
-    shown = [r for r in records if is_shown(r, audience, on)]
-    level, factors = rules.score(shown)
+    scored = await score_subject(subject.id, audience, on, rules)
+    shown = scored.shown
     grouped: dict[str, list[dict[str, Any]]] = {c.value: [] for c in RecordClass}
     for record in shown:
         grouped[str(record.record_class)].append(record_json(record, on))
@@ -108,10 +95,8 @@ async def build_view(
         ttl = min(ttl, seconds_until_end_of(min(ends)))
     view = {
         "subject": subject_json(subject, cipher),
-        "level": level.as_dict(),
-        "factors": [
-            {"record_id": f.record_id, "points": f.points, "reason": f.reason} for f in factors
-        ],
+        "level": scored.level.as_dict(),
+        "factors": [factor.as_dict() for factor in scored.factors],
         "records": grouped,
         "as_of": now_iso(),
     }
@@ -160,7 +145,10 @@ async def search_public_subjects(
     text = normalise_query(q)
     after = cursor_id(cursor) or 0
     query = Subject.filter(kind__in=list(PUBLIC_KINDS), id__gt=after)
-    query = query.filter(Q(uscc=text.upper()) | Q(name__icontains=text))
+    uscc = parse_uscc(text)
+    query = query.filter(
+        Q(uscc=uscc[0]) | Q(name__icontains=text) if uscc else Q(name__icontains=text)
+    )
     found = await query.order_by("id").limit(limit + 1)
     items = [
         {"uscc": s.uscc, "name": s.name, "kind": str(s.kind), "region": s.region}
@@ -191,9 +179,7 @@ async def _count_public_request(rt: Runtime, client: str) -> None:
 
 
 async def public_subject_id(uscc: str) -> int:
-    code = uscc.strip().upper()
-    if len(code) != 18 or not code.isalnum():
-        raise Invalid("统一社会信用代码格式有误", fields={"uscc": "须为 18 位代码"})
+    code = require_uscc(uscc, "uscc")
     subject = await Subject.get_or_none(uscc=code, kind__in=list(PUBLIC_KINDS))
     if subject is None:
         raise NotFound("未找到该企业", code="SUBJECT_NOT_FOUND")

@@ -53,6 +53,10 @@ class RecordSource(StrEnum):
     SELF_REGISTERED = "self_registered"
 
 
+# The associated data of a subject's encrypted ID number (infra.security.crypto.FieldCipher).
+ID_NUMBER_FIELD = "subject.id_number"
+
+
 class Subject(Model):
     id = fields.BigIntField(primary_key=True)
     kind = fields.CharEnumField(SubjectKind, max_length=24)

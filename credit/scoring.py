@@ -6,18 +6,29 @@ from __future__ import annotations
 
 import tomllib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from credit.models import Record
+from credit.publication import Audience, is_shown
 from infra.settings import CONFIG_DIR
 
 
 class ScoredRecord(Protocol):
-    id: int
-    type: str
-    severity: str | None
+    """What scoring reads of a record (read-only, so a model's enum fields fit)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def severity(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -30,9 +41,12 @@ class Grade:
 
 @dataclass(frozen=True)
 class Factor:
-    record_id: int
+    record_id: int | None  # None: not a record (e.g. a merchant's commitment)
     points: int
     reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"record_id": self.record_id, "points": self.points, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,7 @@ class ScoringRules:
             return rule.get(record.severity or "general")
         return rule
 
-    def score(self, records: list[ScoredRecord]) -> tuple[Level, list[Factor]]:
+    def score(self, records: Sequence[ScoredRecord]) -> tuple[Level, list[Factor]]:
         """Score the records that are shown now; the caller decides which those are."""
         factors: list[Factor] = []
         used: dict[str, int] = defaultdict(int)
@@ -122,3 +136,21 @@ class ScoringRules:
 @lru_cache(maxsize=1)
 def default_rules() -> ScoringRules:
     return ScoringRules.load()
+
+
+@dataclass(frozen=True)
+class SubjectScore:
+    shown: list[Record]  # newest first
+    level: Level
+    factors: list[Factor]
+
+
+async def score_subject(
+    subject_id: int, audience: Audience, on: date, rules: ScoringRules | None = None
+) -> SubjectScore:
+    """A subject's records, those shown to `audience` on `on`, and their score: the one path
+    from records to a level (the credit views, the merchant plate and incentive eligibility)."""
+    records = await Record.filter(subject_id=subject_id).order_by("-decided_on", "-id")
+    shown = [record for record in records if is_shown(record, audience, on)]
+    level, factors = (rules or default_rules()).score(shown)
+    return SubjectScore(shown, level, factors)

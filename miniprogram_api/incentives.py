@@ -11,6 +11,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 from sanic_ext import openapi
 
+from credit.identifiers import require_uscc
 from infra.errors import Invalid
 from miniprogram_api.common import (
     bearer_token,
@@ -95,9 +96,7 @@ class StaffBody(BaseModel):
 
 def _uscc_arg(request: Request) -> str | None:
     value = request.args.get("subject_uscc")
-    if value is not None and (len(value.strip()) != 18 or not value.strip().isalnum()):
-        raise Invalid("统一社会信用代码格式有误", fields={"subject_uscc": "须为 18 位代码"})
-    return value
+    return None if value is None else require_uscc(value, "subject_uscc")
 
 
 # -- holders ----------------------------------------------------------------------------------

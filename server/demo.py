@@ -12,8 +12,8 @@ from datetime import date, timedelta
 
 from credit.calendar_dates import add_months, today
 from credit.identity import CONSENT_PURPOSE, CONSENT_TEXT
-from credit.lookup import ID_NUMBER_FIELD
 from credit.models import (
+    ID_NUMBER_FIELD,
     Consent,
     IdentityBinding,
     Record,

@@ -9,13 +9,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from stdnum.cn import uscc as stdnum_uscc
+from credit.identifiers import is_valid_id_number, normalise_id_number, parse_uscc
 
-from credit.identifiers import is_valid_id_number, normalise_id_number
-
-# GB 32100-2015: 18 characters from this alphabet (no I, O, S, V, Z); characters 3–8 are the
-# administrative region code.
-USCC_ALPHABET = frozenset("0123456789ABCDEFGHJKLMNPQRTUWXY")
 # An individual business without a USCC is reported as 17 zeros + X; its 工商注册号 is then due.
 NO_USCC_PLACEHOLDER = "0" * 17 + "X"
 # 证件类型 values meaning the resident identity card (an empty type is read the same way).
@@ -86,18 +81,10 @@ def amount_text(amount: Decimal) -> str:
     return text
 
 
-@lru_cache(maxsize=65536)
-def _check_uscc(code: str) -> tuple[str, bool] | None:
-    code = code.replace(" ", "").replace("-", "").upper()  # stdnum's compact, minus its cost
-    if len(code) != 18 or not REGION.match(code[2:8]) or not USCC_ALPHABET.issuperset(code):
-        return None
-    return code, code[-1] == stdnum_uscc.calc_check_digit(code[:17])
-
-
 def check_uscc(value: str, column: str) -> tuple[str, bool]:
     """(normalised code, check character ok). A malformed code is a reject; a failing check
     character is kept (some real pilot-era codes fail it) and the caller warns."""
-    result = _check_uscc(value)
+    result = parse_uscc(value)
     if result is None:
         raise RowError(f"{column}格式错误：{value}（应为 18 位统一社会信用代码）")
     return result

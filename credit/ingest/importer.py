@@ -33,7 +33,7 @@ from tortoise.transactions import in_transaction
 from tqdm import tqdm
 
 from credit.calendar_dates import today as shanghai_today
-from credit.ingest.mapping import FORMATS, ID_NUMBER_FIELD, MapContext, MappedRow
+from credit.ingest.mapping import FORMATS, MapContext, MappedRow
 from credit.ingest.reader import (
     FeedReader,
     FileFacts,
@@ -47,7 +47,7 @@ from credit.ingest.reader import (
 )
 from credit.ingest.rules import RecordRules, load_rules
 from credit.ingest.store import BatchOutcome, Dialect, write_batch
-from credit.models import Record
+from credit.models import ID_NUMBER_FIELD, Record
 from infra.cache import Keys, invalidate_subjects
 from infra.security.crypto import FieldCipher
 

@@ -38,7 +38,6 @@ from credit.ingest.fields import (
 from credit.ingest.rules import GENERAL, MINOR, SERIOUS, RecordRules
 from credit.models import RecordClass, RecordType, SubjectKind
 
-ID_NUMBER_FIELD = "subject.id_number"
 LEGAL_REP_ID_FIELD = "subject.legal_representative_id"
 
 # The model's enum values as plain strings: they are compared and hashed once per row.

@@ -22,13 +22,12 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from credit.ingest.mapping import (
-    ID_NUMBER_FIELD,
     LEGAL_REP_ID_FIELD,
     MappedRow,
     RecordData,
     SubjectData,
 )
-from credit.models import RecordSource, RecordStatus
+from credit.models import ID_NUMBER_FIELD, RecordSource, RecordStatus
 from infra.security.crypto import DecryptionError, FieldCipher
 
 PUBLISHED, PLATFORM = RecordStatus.PUBLISHED.value, RecordSource.PLATFORM.value

@@ -9,10 +9,8 @@ from typing import Any
 
 from credit.acting import operated_subject_ids
 from credit.calendar_dates import today
-from credit.lookup import is_shown
 from credit.models import Record, RecordClass, RecordType, Subject
-from credit.scoring import Level
-from credit.scoring import default_rules as scoring_rules
+from credit.scoring import Level, score_subject
 from infra.security.sessions import Session
 from scenarios.incentives.holders import subject_brief
 from scenarios.incentives.programmes import GRADES, SCENARIOS, Policy, default_programmes
@@ -46,13 +44,12 @@ def honour_title(record: Record) -> str:
 
 
 async def holder_facts(subject: Subject, on: date) -> Facts:
-    records = await Record.filter(subject_id=subject.id)
-    shown = [r for r in records if is_shown(r, "self", on)]
-    level, _ = scoring_rules().score(shown)  # type: ignore[arg-type]
+    scored = await score_subject(subject.id, "self", on)
+    shown = scored.shown
     return Facts(
         subject_id=subject.id,
         kind=str(subject.kind),
-        level=level,
+        level=scored.level,
         honours=frozenset(honour_title(r) for r in shown if r.type == RecordType.HONOUR),
         serious_dishonesty_on=tuple(
             r.decided_on

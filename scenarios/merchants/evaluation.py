@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from credit.calendar_dates import today
-from credit.lookup import is_shown, record_json
+from credit.lookup import record_json
 from credit.models import Record
-from credit.scoring import default_rules as default_scoring
+from credit.scoring import score_subject
 from scenarios.merchants.models import Complaint, ComplaintStatus, Merchant
 from scenarios.merchants.rules import MerchantGrade, MerchantRules, default_rules
 
@@ -34,13 +34,10 @@ async def evaluate(
 ) -> Evaluation:
     rules = rules or default_rules()
     on = on or today()
-    records = await Record.filter(subject_id=merchant.subject_id).order_by("-decided_on", "-id")  # type: ignore[attr-defined]
-    published = [r for r in records if is_shown(r, "public", on)]
-    subject_level, subject_factors = default_scoring().score(published)
-    factors: list[dict[str, Any]] = [
-        {"record_id": f.record_id, "points": f.points, "reason": f.reason} for f in subject_factors
-    ]
-    score = subject_level.score
+    scored = await score_subject(merchant.subject_id, "public", on)  # type: ignore[attr-defined]
+    published = scored.shown
+    factors = [factor.as_dict() for factor in scored.factors]
+    score = scored.level.score
     if merchant.commitment_accepted_at is not None:
         score += rules.commitment_points
         factors.append(
@@ -58,7 +55,7 @@ async def evaluate(
         )
     score = max(0, min(1000, score))
     grade = rules.grade_for(score)
-    if subject_level.grade == "D" and any(r.type == "black_list" for r in published):
+    if scored.level.grade == "D" and any(r.type == "black_list" for r in published):
         grade = rules.grades[-1]  # a black-listed subject's shop is never shown as trustworthy
     return Evaluation(grade, score, factors, published, upheld)
 

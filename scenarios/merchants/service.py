@@ -17,6 +17,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from credit.calendar_dates import shanghai_iso, today
+from credit.identifiers import require_uscc
 from credit.lookup import PUBLIC_KINDS
 from credit.models import Subject, SubjectOperator
 from infra.errors import (
@@ -99,7 +100,9 @@ async def register(
         fields["category"] = "可选：" + "、".join(rules.categories)
     if fields:
         raise Invalid("商户信息有误", fields=fields)
-    subject = await Subject.get_or_none(uscc=uscc.strip().upper(), kind__in=list(PUBLIC_KINDS))
+    subject = await Subject.get_or_none(
+        uscc=require_uscc(uscc, "uscc"), kind__in=list(PUBLIC_KINDS)
+    )
     if subject is None:
         raise Invalid(
             "信用信息平台中没有该统一社会信用代码的市场主体，请核对",

@@ -22,8 +22,16 @@ from stdnum.cn import ric, uscc
 from tortoise import connections
 
 from credit.ingest import ImportRefused, add_import_arguments, import_file
-from credit.ingest.mapping import ID_NUMBER_FIELD, LEGAL_REP_ID_FIELD
-from credit.models import Record, RecordClass, RecordType, Severity, Subject, SubjectKind
+from credit.ingest.mapping import LEGAL_REP_ID_FIELD
+from credit.models import (
+    ID_NUMBER_FIELD,
+    Record,
+    RecordClass,
+    RecordType,
+    Severity,
+    Subject,
+    SubjectKind,
+)
 
 DOC_COLUMN = {
     "penalties": "行政处罚决定书文号",
