@@ -12,9 +12,8 @@ from infra.security.sessions import Session
 
 
 async def operated_subject_ids(session: Session) -> list[int]:
-    return list(
-        await SubjectOperator.filter(user_id=session.user_id).values_list("subject_id", flat=True)
-    )  # type: ignore[arg-type]
+    rows = await SubjectOperator.filter(user_id=session.user_id).only("id", "subject_id")
+    return [row.subject_id for row in rows]
 
 
 async def acting_subject_ids(session: Session) -> set[int]:

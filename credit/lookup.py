@@ -19,7 +19,7 @@ from credit.publication import Audience
 from credit.scoring import ScoringRules, score_subject
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
-from infra.cache import Keys
+from infra.cache import Keys, as_bytes
 from infra.errors import Invalid, NotFound
 from infra.pagination import cursor_id
 from infra.runtime import Runtime
@@ -118,7 +118,7 @@ async def cached_view_bytes(
     if not known_missing:
         cached = await redis.get(key)
         if cached is not None:
-            return cached
+            return as_bytes(cached)
     subject = await Subject.get_or_none(id=subject_id)
     if subject is None:
         raise NotFound("未找到该信用主体", code="SUBJECT_NOT_FOUND")
@@ -183,4 +183,4 @@ async def public_subject_id(uscc: str) -> int:
     subject = await Subject.get_or_none(uscc=code, kind__in=list(PUBLIC_KINDS))
     if subject is None:
         raise NotFound("未找到该企业", code="SUBJECT_NOT_FOUND")
-    return subject.id
+    return int(subject.id)

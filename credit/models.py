@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -85,6 +86,7 @@ class Record(Model):
     subject: fields.ForeignKeyRelation[Subject] = fields.ForeignKeyField(
         "credit.Subject", related_name="records", on_delete=fields.RESTRICT
     )
+    subject_id: int
     record_class = fields.CharEnumField(RecordClass, max_length=24)
     type = fields.CharEnumField(RecordType, max_length=16)
     title = fields.CharField(max_length=200)
@@ -103,7 +105,7 @@ class Record(Model):
     # Natural key of the feed, e.g. "penalty|<决定书文号>|<处罚机关USCC>": re-imports update it.
     natural_key = fields.CharField(max_length=255, unique=True)
     content_hash = fields.CharField(max_length=64)
-    details = fields.JSONField(default=dict)
+    details: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -120,9 +122,11 @@ class SubjectOperator(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "credit.User", related_name="operated_subjects", on_delete=fields.RESTRICT
     )
+    user_id: int
     subject: fields.ForeignKeyRelation[Subject] = fields.ForeignKeyField(
         "credit.Subject", related_name="operators", on_delete=fields.RESTRICT
     )
+    subject_id: int
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -137,6 +141,7 @@ class Consent(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "credit.User", related_name="consents", on_delete=fields.RESTRICT
     )
+    user_id: int
     purpose = fields.CharField(max_length=40)
     text_version = fields.CharField(max_length=20)
     text_hash = fields.CharField(max_length=64)
@@ -153,12 +158,15 @@ class IdentityBinding(Model):
     user: fields.OneToOneRelation[User] = fields.OneToOneField(
         "credit.User", related_name="identity", on_delete=fields.RESTRICT
     )
-    subject = fields.OneToOneField(
+    user_id: int
+    subject: fields.OneToOneRelation[Subject] = fields.OneToOneField(
         "credit.Subject", related_name="binding", on_delete=fields.RESTRICT
     )
+    subject_id: int
     consent: fields.ForeignKeyRelation[Consent] = fields.ForeignKeyField(
         "credit.Consent", related_name="bindings", on_delete=fields.RESTRICT
     )
+    consent_id: int
     method = fields.CharField(max_length=20, default="wechat_face")
     verify_id_hash = fields.CharField(max_length=64, null=True)
     bound_at = fields.DatetimeField(auto_now_add=True)

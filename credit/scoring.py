@@ -100,11 +100,12 @@ class ScoringRules:
         return next(g for g in self.grades if g.grade == name)
 
     def _rule(self, record: ScoredRecord) -> dict[str, Any] | None:
-        rule = self.points.get(record.type)
+        rule: dict[str, Any] | None = self.points.get(record.type)
         if rule is None:
             return None
         if "points" not in rule:  # per severity, e.g. penalties
-            return rule.get(record.severity or "general")
+            by_severity: dict[str, Any] | None = rule.get(record.severity or "general")
+            return by_severity
         return rule
 
     def score(self, records: Sequence[ScoredRecord]) -> tuple[Level, list[Factor]]:

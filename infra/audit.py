@@ -14,13 +14,15 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
 
-from infra.cache import Keys
+from infra.cache import Keys, as_text
 from infra.models import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -190,7 +192,7 @@ async def drain(redis: Redis, keys: Keys, *, batch: int = DRAIN_BATCH, wait: flo
                 break
             written += await _write_batch(items)
             # Drop everything up to the last entry written (entries added since stay).
-            ms, seq = _stream_order(items[-1][0].decode())
+            ms, seq = _stream_order(as_text(items[-1][0] or b""))
             await redis.xtrim(keys.audit_stream, minid=f"{ms}-{seq + 1}", approximate=False)
     finally:
         await redis.eval(_RELEASE, 1, keys.audit_lock, token)
@@ -232,16 +234,17 @@ _LAST_ENTRY_FROM = (
 _seen_id = 0  # the newest entry's id at this process's last look-up (ids only grow)
 
 
-async def _write_batch(items: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
+async def _write_batch(items: Sequence[tuple[Any, Any]]) -> int:
+    """`items`: XRANGE's (stream id, fields) pairs, bytes."""
     global _seen_id
     async with in_transaction() as conn:
-        last: list[dict[str, object]] = []
+        last: Sequence[dict[str, Any]] = []
         if _seen_id:
             mark = "$1" if conn.capabilities.dialect == "postgres" else "?"
             _, last = await conn.execute_query(_LAST_ENTRY_FROM.format(mark), [_seen_id])
         if not last:  # this process's first batch, or the table was emptied (tests)
             _, last = await conn.execute_query(_LAST_ENTRY)
-        _seen_id = int(last[0]["id"]) if last else 0  # type: ignore[call-overload]
+        _seen_id = int(last[0]["id"]) if last else 0
         prev_hash = str(last[0]["hash"]) if last else GENESIS_HASH
         last_order = _stream_order(str(last[0]["stream_id"])) if last else (-1, -1)
         if items and _stream_order(items[0][0].decode()) <= last_order:
@@ -283,7 +286,7 @@ async def _write_batch(items: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
             columns = [list(column) for column in zip(*rows, strict=True)]
             await conn.execute_query(_INSERT_PG, columns)
         elif rows:
-            await conn.execute_many(_INSERT_SQLITE, rows)
+            await conn.execute_many(_INSERT_SQLITE, [list(row) for row in rows])
         return len(rows)
 
 

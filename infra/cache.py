@@ -5,6 +5,7 @@ deployments and test runs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -21,13 +22,23 @@ def make_redis(url: str) -> Redis:
 _FAKE_SERVER = None
 
 
-def _fake_server():  # type: ignore[no-untyped-def]
+def _fake_server() -> Any:
     global _FAKE_SERVER
     if _FAKE_SERVER is None:
         import fakeredis
 
         _FAKE_SERVER = fakeredis.FakeServer()
     return _FAKE_SERVER
+
+
+def as_bytes(value: bytes | str) -> bytes:
+    """A reply value as bytes: every client here is made with decode_responses=False, so Redis
+    answers bytes, but redis-py's types allow str too."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def as_text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)

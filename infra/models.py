@@ -1,8 +1,12 @@
 """Infrastructure tables: users and their sessions, the hash-chained audit log, uploads and the
 WeChat outbox. Domain tables live with their domain (credit/, scenarios/); all share the tortoise
-app "credit", so foreign keys name models as "credit.<Model>" wherever they are defined."""
+app "credit", so foreign keys name models as "credit.<Model>" wherever they are defined. Each
+foreign key's column is declared too (`owner_id: int`), so type checkers know the attribute
+tortoise adds."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -12,7 +16,7 @@ class User(Model):
     id = fields.BigIntField(primary_key=True)
     openid = fields.CharField(max_length=64, unique=True)
     unionid = fields.CharField(max_length=64, null=True)
-    roles = fields.JSONField(default=list)
+    roles: fields.JSONField[list[str]] = fields.JSONField(default=list)
     is_demo = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_login_at = fields.DatetimeField(null=True)
@@ -29,6 +33,7 @@ class SessionRecord(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "credit.User", related_name="sessions", on_delete=fields.RESTRICT
     )
+    user_id: int
     created_at = fields.DatetimeField(auto_now_add=True)
     expires_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
@@ -51,7 +56,7 @@ class AuditEntry(Model):
     subject_id = fields.BigIntField(null=True, db_index=True)
     purpose = fields.CharField(max_length=100)
     channel = fields.CharField(max_length=40)
-    detail = fields.JSONField(default=dict)
+    detail: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     prev_hash = fields.CharField(max_length=64)
     # No index: nothing looks an entry up by its hash (verify_chain walks by id), and a unique
     # index on random 64-character keys was the costliest part of every drained insert.
@@ -68,6 +73,7 @@ class Upload(Model):
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "credit.User", related_name="uploads", on_delete=fields.RESTRICT
     )
+    owner_id: int
     content_type = fields.CharField(max_length=40)
     size = fields.IntField()
     sha256 = fields.CharField(max_length=64)
@@ -88,7 +94,7 @@ class OutboxMessage(Model):
     openid = fields.CharField(max_length=64)
     template_id = fields.CharField(max_length=64)
     page = fields.CharField(max_length=200, null=True)
-    data = fields.JSONField(default=dict)
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     status = fields.CharField(max_length=10, default="pending", db_index=True)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()

@@ -6,11 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from infra.errors import Invalid
 
-Row = TypeVar("Row")
+
+class HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+Row = TypeVar("Row", bound=HasId)
 Status = TypeVar("Status", bound=StrEnum)
 MAX_LIMIT = 50
 
@@ -25,7 +31,7 @@ def cursor_id(cursor: str | None) -> int | None:
 
 def page(rows: Sequence[Row], limit: int, shape: Callable[[Row], dict[str, Any]]) -> dict[str, Any]:
     shown = rows[:limit]
-    next_cursor = str(shown[-1].id) if len(rows) > limit else None  # type: ignore[attr-defined]
+    next_cursor = str(shown[-1].id) if len(rows) > limit else None
     return {"items": [shape(row) for row in shown], "next": next_cursor}
 
 

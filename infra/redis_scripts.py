@@ -37,7 +37,8 @@ class _ReplyProtocol(asyncio.Protocol):
         self.pending: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        assert isinstance(transport, asyncio.Transport)  # a TCP connection's
+        self.transport = transport
 
     def queue(self, command: bytes) -> None:
         """Written at the end of this loop iteration, together with the others queued in it."""
@@ -111,7 +112,8 @@ class ScriptChannel:
         protocol = await self._connected()
         waiter = asyncio.get_running_loop().create_future()
         protocol.waiters.append(waiter)
-        protocol.queue(hiredis.pack_command((command, body, len(keys), *keys, *args)))
+        parts: tuple[bytes | str | int, ...] = (command, body, len(keys), *keys, *args)
+        protocol.queue(hiredis.pack_command(parts))  # type: ignore[arg-type]  # its stub says 1-tuple
         return await waiter
 
     async def _connected(self) -> _ReplyProtocol:

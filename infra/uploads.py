@@ -113,7 +113,7 @@ async def readable_upload(
     """The owner and reviewers read a file; anyone else is told it does not exist."""
     upload = await Upload.get_or_none(id=path_id(upload_id, "文件不存在", "UPLOAD_NOT_FOUND"))
     allowed = upload is not None and (
-        upload.owner_id == session.user_id or session.has_role(*READER_ROLES)  # type: ignore[attr-defined]
+        upload.owner_id == session.user_id or session.has_role(*READER_ROLES)
     )
     if upload is None or not allowed:
         raise NotFound("文件不存在", code="UPLOAD_NOT_FOUND")

@@ -13,7 +13,7 @@ from sanic_ext import openapi
 from credit.applications import service
 from credit.applications.models import ApplicationKind
 from credit.applications.rules import default_rules
-from miniprogram_api.common import json_body, parse_body, require_session, runtime
+from miniprogram_api.common import BEARER, json_body, parse_body, require_session, runtime
 
 bp = Blueprint("applications", url_prefix="/api/v1")
 
@@ -56,7 +56,7 @@ class ObjectionBody(BaseModel):
     summary="自愿注册信用信息（审核通过后在信用记录中显示，来源为自愿注册）",
     body={"application/json": RegistrationBody.model_json_schema()},
     tag="applications",
-    secured="token",
+    secured=BEARER,
 )
 async def submit_registration(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -84,7 +84,7 @@ async def registration_categories(request: Request) -> HTTPResponse:
 @openapi.definition(
     summary="该记录能否申请信用修复，及办理渠道（本平台或国家企业信用信息公示系统）",
     tag="applications",
-    secured="token",
+    secured=BEARER,
 )
 async def repair_eligibility(request: Request, record_id: str) -> HTTPResponse:
     session = await require_session(request)
@@ -103,7 +103,7 @@ async def repair_commitment(request: Request) -> HTTPResponse:
     summary="申请信用修复（须同意信用承诺书；每条记录同时只能有一件在办申请）",
     body={"application/json": RepairBody.model_json_schema()},
     tag="applications",
-    secured="token",
+    secured=BEARER,
 )
 async def submit_repair(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -124,7 +124,7 @@ async def submit_repair(request: Request) -> HTTPResponse:
     summary="对信用记录提出异议（办理期间该记录标注为异议处理中）",
     body={"application/json": ObjectionBody.model_json_schema()},
     tag="applications",
-    secured="token",
+    secured=BEARER,
 )
 async def submit_objection(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -154,7 +154,7 @@ def _register(collection: str, kind: ApplicationKind) -> None:
 
     label = service.KIND_LABELS[kind]
     bp.add_route(
-        openapi.definition(summary=f"我的{label}申请", tag="applications", secured="token")(
+        openapi.definition(summary=f"我的{label}申请", tag="applications", secured=BEARER)(
             list_mine
         ),
         f"/{collection}",
@@ -163,14 +163,14 @@ def _register(collection: str, kind: ApplicationKind) -> None:
     )
     bp.add_route(
         openapi.definition(
-            summary=f"我的{label}申请详情（含办理过程）", tag="applications", secured="token"
+            summary=f"我的{label}申请详情（含办理过程）", tag="applications", secured=BEARER
         )(read_mine),
         f"/{collection}/<application_id:str>",
         methods=["GET"],
         name=f"read_{collection}",
     )
     bp.add_route(
-        openapi.definition(summary=f"撤回{label}申请", tag="applications", secured="token")(
+        openapi.definition(summary=f"撤回{label}申请", tag="applications", secured=BEARER)(
             withdraw
         ),
         f"/{collection}/<application_id:str>/withdraw",

@@ -8,7 +8,14 @@ from sanic.response import HTTPResponse, empty
 from sanic_ext import openapi
 
 from credit import accounts, identity
-from miniprogram_api.common import client_ip, json_body, parse_body, require_session, runtime
+from miniprogram_api.common import (
+    BEARER,
+    client_ip,
+    json_body,
+    parse_body,
+    require_session,
+    runtime,
+)
 from scenarios.profile import my_profile
 
 bp = Blueprint("auth", url_prefix="/api/v1")
@@ -44,7 +51,7 @@ async def wechat_login(request: Request) -> HTTPResponse:
 
 
 @bp.post("/auth/logout")
-@openapi.definition(summary="退出登录：令牌立即失效", tag="auth", secured="token")
+@openapi.definition(summary="退出登录：令牌立即失效", tag="auth", secured=BEARER)
 async def logout(request: Request) -> HTTPResponse:
     session = await require_session(request)
     await accounts.logout(runtime(request), session)
@@ -52,7 +59,7 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.get("/me")
-@openapi.definition(summary="当前用户", tag="auth", secured="token")
+@openapi.definition(summary="当前用户", tag="auth", secured=BEARER)
 async def me(request: Request) -> HTTPResponse:
     session = await require_session(request)
     return json_body(await my_profile(runtime(request), session))
@@ -63,7 +70,7 @@ async def me(request: Request) -> HTTPResponse:
     summary="发起实名核验（须单独同意授权），返回 wx.requestFacialVerify 所需的 verify_id",
     body={"application/json": VerifySessionBody.model_json_schema()},
     tag="identity",
-    secured="token",
+    secured=BEARER,
 )
 async def verify_session(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -79,7 +86,7 @@ async def verify_session(request: Request) -> HTTPResponse:
     summary="人脸核身通过后绑定实名身份",
     body={"application/json": BindBody.model_json_schema()},
     tag="identity",
-    secured="token",
+    secured=BEARER,
 )
 async def bind_identity(request: Request) -> HTTPResponse:
     session = await require_session(request)

@@ -18,6 +18,8 @@ from infra.security.sessions import Session, load_session
 Body = TypeVar("Body", bound=BaseModel)
 
 CHANNELS = {"miniprogram", "h5", "api"}
+# OpenAPI: the route needs the bearer token (the "token" scheme the app registers).
+BEARER: dict[str, Any] = {"token": []}
 
 # pydantic error type -> Chinese message shown to the user
 _MESSAGES = {
@@ -40,7 +42,8 @@ _MESSAGES = {
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.ctx.runtime  # type: ignore[no-any-return]
+    rt: Runtime = request.app.ctx.runtime  # set by the app factory's before_server_start
+    return rt
 
 
 def bearer_token(request: Request) -> str:

@@ -9,6 +9,7 @@ from sanic_ext import openapi
 from credit import lookup, reads, self_read
 from infra.errors import Conflict
 from miniprogram_api.common import (
+    BEARER,
     bearer_token,
     channel,
     client_ip,
@@ -23,7 +24,7 @@ bp = Blueprint("credit", url_prefix="/api/v1")
 
 @bp.get("/me/credit")
 @openapi.definition(
-    summary="本人信用记录（五类信息、等级与原因，均已脱敏）", tag="credit", secured="token"
+    summary="本人信用记录（五类信息、等级与原因，均已脱敏）", tag="credit", secured=BEARER
 )
 async def my_credit(request: Request) -> HTTPResponse:
     body = await self_read.read_own_credit(
@@ -33,7 +34,7 @@ async def my_credit(request: Request) -> HTTPResponse:
 
 
 @bp.get("/me/credit/queries")
-@openapi.definition(summary="谁查询了我的信用记录", tag="credit", secured="token")
+@openapi.definition(summary="谁查询了我的信用记录", tag="credit", secured=BEARER)
 async def my_credit_queries(request: Request) -> HTTPResponse:
     session = await require_session(request)
     if session.subject_id is None:

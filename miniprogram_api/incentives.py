@@ -14,6 +14,7 @@ from sanic_ext import openapi
 from credit.identifiers import require_uscc
 from infra.errors import Invalid
 from miniprogram_api.common import (
+    BEARER,
     bearer_token,
     channel,
     json_body,
@@ -105,7 +106,7 @@ def _uscc_arg(request: Request) -> str | None:
 @bp.get("/incentives")
 @openapi.definition(
     summary="我（及我经办的企业）可享受的信易游 / 信易租优惠，及原因", tag="incentives",
-    secured="token",
+    secured=BEARER,
 )  # fmt: skip
 async def my_incentives(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -117,7 +118,7 @@ async def my_incentives(request: Request) -> HTTPResponse:
     summary="个人信用码（Ed25519 签名，60 秒内有效，每次调用生成新码）；"
     "subject_uscc：为经办的企业生成",
     tag="incentives",
-    secured="token",
+    secured=BEARER,
 )
 async def my_credit_code(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -137,7 +138,7 @@ async def my_credit_code_png(request: Request) -> HTTPResponse:
     summary="停用当前信用码标识（如手机丢失）：离线核验包将其列为已停用，下次生成新标识",
     body={"application/json": HolderBody.model_json_schema()},
     tag="incentives",
-    secured="token",
+    secured=BEARER,
 )
 async def revoke_credit_code(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -146,7 +147,7 @@ async def revoke_credit_code(request: Request) -> HTTPResponse:
 
 
 @bp.get("/me/redemptions")
-@openapi.definition(summary="我享受过或申请中的优惠", tag="incentives", secured="token")
+@openapi.definition(summary="我享受过或申请中的优惠", tag="incentives", secured=BEARER)
 async def my_redemptions(request: Request) -> HTTPResponse:
     session = await require_session(request)
     return json_body(await redemptions.my_redemptions(session, request.args.get("cursor")))
@@ -166,7 +167,7 @@ async def venues(request: Request) -> HTTPResponse:
     summary="工作人员扫码核验：持码人脱敏姓名、信用等级与可享受的优惠（不含记录明细）",
     body={"application/json": VerifyBody.model_json_schema()},
     tag="incentives",
-    secured="token",
+    secured=BEARER,
 )
 async def scan_verify(request: Request) -> HTTPResponse:
     bearer = bearer_token(request)
@@ -202,7 +203,7 @@ def _verify_args(request: Request) -> tuple[str, str | None]:
     summary="核销优惠（同一幂等键返回同一核销记录；超出限制返回 409 ALREADY_REDEEMED）",
     body={"application/json": RedeemBody.model_json_schema()},
     tag="incentives",
-    secured="token",
+    secured=BEARER,
 )
 async def scan_redeem(request: Request) -> HTTPResponse:
     session = await require_session(request, STAFF)
@@ -220,7 +221,7 @@ async def scan_redeem(request: Request) -> HTTPResponse:
 
 @bp.get("/venues/<venue_id:str>/offline-bundle")
 @openapi.definition(
-    summary="离线核验包：公钥、本场所优惠、已停用标识与有效期", tag="incentives", secured="token"
+    summary="离线核验包：公钥、本场所优惠、已停用标识与有效期", tag="incentives", secured=BEARER
 )
 async def offline_bundle(request: Request, venue_id: str) -> HTTPResponse:
     session = await require_session(request, STAFF, staff.ADMIN_ROLE)
@@ -232,7 +233,7 @@ async def offline_bundle(request: Request, venue_id: str) -> HTTPResponse:
     summary="同步离线核销记录：逐条返回 accepted / duplicate / rejected 及原因",
     body={"application/json": SyncBody.model_json_schema()},
     tag="incentives",
-    secured="token",
+    secured=BEARER,
 )
 async def offline_sync(request: Request) -> HTTPResponse:
     session = await require_session(request, STAFF)
@@ -249,7 +250,7 @@ async def offline_sync(request: Request) -> HTTPResponse:
     summary="申请信易租优惠（企业由经办人申请），由服务方工作人员确认或拒绝",
     body={"application/json": RentalBody.model_json_schema()},
     tag="incentives",
-    secured="token",
+    secured=BEARER,
 )
 async def apply_rental(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -261,7 +262,7 @@ async def apply_rental(request: Request) -> HTTPResponse:
 
 
 @bp.get("/venues/<venue_id:str>/rentals")
-@openapi.definition(summary="本场所的信易租申请（status 筛选）", tag="incentives", secured="token")
+@openapi.definition(summary="本场所的信易租申请（status 筛选）", tag="incentives", secured=BEARER)
 async def venue_rentals(request: Request, venue_id: str) -> HTTPResponse:
     session = await require_session(request, STAFF, staff.ADMIN_ROLE)
     result = await rentals.venue_rentals(
@@ -275,7 +276,7 @@ async def venue_rentals(request: Request, venue_id: str) -> HTTPResponse:
     summary="服务方确认（confirm）或拒绝（decline）信易租申请",
     body={"application/json": DecisionBody.model_json_schema()},
     tag="incentives",
-    secured="token",
+    secured=BEARER,
 )
 async def decide_rental(request: Request, application_id: str) -> HTTPResponse:
     session = await require_session(request, STAFF)
@@ -306,7 +307,7 @@ def _csv(data: bytes, name: str) -> HTTPResponse:
 @openapi.definition(
     summary="本场所按日、按优惠的核销统计与信用核查次数（from、to：YYYY-MM-DD，默认本月）",
     tag="incentives",
-    secured="token",
+    secured=BEARER,
 )
 async def venue_report(request: Request, venue_id: str) -> HTTPResponse:
     session = await require_session(request, STAFF, staff.ADMIN_ROLE)
@@ -316,7 +317,7 @@ async def venue_report(request: Request, venue_id: str) -> HTTPResponse:
 
 
 @bp.get("/venues/<venue_id:str>/report.csv")
-@openapi.definition(summary="本场所统计（CSV，月报用）", tag="incentives", secured="token")
+@openapi.definition(summary="本场所统计（CSV，月报用）", tag="incentives", secured=BEARER)
 async def venue_report_csv(request: Request, venue_id: str) -> HTTPResponse:
     session = await require_session(request, STAFF, staff.ADMIN_ROLE)
     args = request.args
@@ -325,7 +326,7 @@ async def venue_report_csv(request: Request, venue_id: str) -> HTTPResponse:
 
 
 @bp.get("/admin/incentives/report")
-@openapi.definition(summary="全部场所的统计（管理员）", tag="incentives", secured="token")
+@openapi.definition(summary="全部场所的统计（管理员）", tag="incentives", secured=BEARER)
 async def all_report(request: Request) -> HTTPResponse:
     session = await require_session(request, staff.ADMIN_ROLE)
     args = request.args
@@ -335,7 +336,7 @@ async def all_report(request: Request) -> HTTPResponse:
 
 
 @bp.get("/admin/incentives/report.csv")
-@openapi.definition(summary="全部场所的统计（CSV，管理员）", tag="incentives", secured="token")
+@openapi.definition(summary="全部场所的统计（CSV，管理员）", tag="incentives", secured=BEARER)
 async def all_report_csv(request: Request) -> HTTPResponse:
     session = await require_session(request, staff.ADMIN_ROLE)
     args = request.args
@@ -348,7 +349,7 @@ async def all_report_csv(request: Request) -> HTTPResponse:
     summary="指定场所工作人员（管理员；同时授予 venue_staff 角色）",
     body={"application/json": StaffBody.model_json_schema()},
     tag="incentives",
-    secured="token",
+    secured=BEARER,
 )
 async def add_staff(request: Request, venue_id: str) -> HTTPResponse:
     await require_session(request, staff.ADMIN_ROLE)
@@ -358,7 +359,7 @@ async def add_staff(request: Request, venue_id: str) -> HTTPResponse:
 
 
 @bp.delete("/admin/venues/<venue_id:str>/staff/<user_id:str>")
-@openapi.definition(summary="取消场所工作人员（管理员）", tag="incentives", secured="token")
+@openapi.definition(summary="取消场所工作人员（管理员）", tag="incentives", secured=BEARER)
 async def remove_staff(request: Request, venue_id: str, user_id: str) -> HTTPResponse:
     await require_session(request, staff.ADMIN_ROLE)
     if not user_id.isdigit() or len(user_id) > 18:

@@ -12,6 +12,7 @@ from sanic_ext import openapi
 
 from infra.errors import NotFound
 from miniprogram_api.common import (
+    BEARER,
     channel,
     client_ip,
     json_body,
@@ -92,7 +93,7 @@ async def zone_index(request: Request, zone_id: str) -> HTTPResponse:
     summary="登记商户（经营者须已实名），待工作人员审核",
     body={"application/json": MerchantBody.model_json_schema()},
     tag="merchants",
-    secured="token",
+    secured=BEARER,
 )
 async def register_merchant(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -110,7 +111,7 @@ async def register_merchant(request: Request) -> HTTPResponse:
 
 @bp.get("/merchants")
 @openapi.definition(
-    summary="我经营的商户；工作人员可查看全部（status 筛选）", tag="merchants", secured="token"
+    summary="我经营的商户；工作人员可查看全部（status 筛选）", tag="merchants", secured=BEARER
 )
 async def list_merchants(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -128,7 +129,7 @@ async def merchant_commitment_text(request: Request) -> HTTPResponse:
 
 
 @bp.get("/merchants/<merchant_id:str>")
-@openapi.definition(summary="商户详情、等级与评价依据", tag="merchants", secured="token")
+@openapi.definition(summary="商户详情、等级与评价依据", tag="merchants", secured=BEARER)
 async def merchant_detail(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request)
     return json_body(await service.merchant_detail(session, merchant_id))
@@ -139,7 +140,7 @@ async def merchant_detail(request: Request, merchant_id: str) -> HTTPResponse:
     summary="经营者签署诚信经营承诺",
     body={"application/json": CommitmentBody.model_json_schema()},
     tag="merchants",
-    secured="token",
+    secured=BEARER,
 )
 async def sign_commitment(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request)
@@ -152,7 +153,7 @@ async def sign_commitment(request: Request, merchant_id: str) -> HTTPResponse:
 
 
 @bp.get("/merchants/<merchant_id:str>/plate.png")
-@openapi.definition(summary="可打印的商户信用码海报（PNG）", tag="merchants", secured="token")
+@openapi.definition(summary="可打印的商户信用码海报（PNG）", tag="merchants", secured=BEARER)
 async def plate_png(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request)
     image = await service.plate_image(runtime(request), session, merchant_id, "poster")
@@ -160,7 +161,7 @@ async def plate_png(request: Request, merchant_id: str) -> HTTPResponse:
 
 
 @bp.get("/merchants/<merchant_id:str>/qr.png")
-@openapi.definition(summary="商户码二维码（PNG）", tag="merchants", secured="token")
+@openapi.definition(summary="商户码二维码（PNG）", tag="merchants", secured=BEARER)
 async def qr_png(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request)
     image = await service.plate_image(runtime(request), session, merchant_id, "qr")
@@ -168,7 +169,7 @@ async def qr_png(request: Request, merchant_id: str) -> HTTPResponse:
 
 
 @bp.get("/merchants/<merchant_id:str>/complaints")
-@openapi.definition(summary="商户收到的投诉（经营者或工作人员）", tag="merchants", secured="token")
+@openapi.definition(summary="商户收到的投诉（经营者或工作人员）", tag="merchants", secured=BEARER)
 async def merchant_complaints(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request)
     return json_body(await complaints.of_merchant(session, merchant_id, request.args.get("cursor")))
@@ -179,7 +180,7 @@ async def merchant_complaints(request: Request, merchant_id: str) -> HTTPRespons
     summary="经营者回复投诉",
     body={"application/json": ReplyBody.model_json_schema()},
     tag="merchants",
-    secured="token",
+    secured=BEARER,
 )
 async def reply_complaint(request: Request, complaint_id: str) -> HTTPResponse:
     session = await require_session(request)
@@ -188,7 +189,7 @@ async def reply_complaint(request: Request, complaint_id: str) -> HTTPResponse:
 
 
 @bp.get("/me/complaints")
-@openapi.definition(summary="我提交的投诉", tag="merchants", secured="token")
+@openapi.definition(summary="我提交的投诉", tag="merchants", secured=BEARER)
 async def my_complaints(request: Request) -> HTTPResponse:
     session = await require_session(request)
     return json_body(await complaints.mine(session, request.args.get("cursor")))
@@ -199,7 +200,7 @@ async def my_complaints(request: Request) -> HTTPResponse:
     summary="工作人员审核商户：approve / reject / suspend / reinstate / revoke",
     body={"application/json": MerchantDecisionBody.model_json_schema()},
     tag="review",
-    secured="token",
+    secured=BEARER,
 )
 async def decide_merchant(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request, *service.STAFF_ROLES)
@@ -212,9 +213,7 @@ async def decide_merchant(request: Request, merchant_id: str) -> HTTPResponse:
 
 
 @bp.get("/admin/complaints")
-@openapi.definition(
-    summary="投诉处理队列（默认待处理，status 筛选）", tag="review", secured="token"
-)
+@openapi.definition(summary="投诉处理队列（默认待处理，status 筛选）", tag="review", secured=BEARER)
 async def complaint_queue(request: Request) -> HTTPResponse:
     await require_session(request, *service.STAFF_ROLES)
     return json_body(await complaints.queue(request.args.get("status"), request.args.get("cursor")))
@@ -225,7 +224,7 @@ async def complaint_queue(request: Request) -> HTTPResponse:
     summary="工作人员认定投诉：uphold 成立 / dismiss 不成立",
     body={"application/json": ComplaintDecisionBody.model_json_schema()},
     tag="review",
-    secured="token",
+    secured=BEARER,
 )
 async def decide_complaint(request: Request, complaint_id: str) -> HTTPResponse:
     session = await require_session(request, *service.STAFF_ROLES)
@@ -254,7 +253,7 @@ async def merchant_code(request: Request, code: str) -> HTTPResponse:
     summary="消费者投诉商户（须登录）",
     body={"application/json": ComplaintBody.model_json_schema()},
     tag="merchants",
-    secured="token",
+    secured=BEARER,
 )
 async def complain(request: Request, code: str) -> HTTPResponse:
     session = await require_session(request)

@@ -14,7 +14,7 @@ from sanic_ext import openapi
 from credit.applications import service
 from credit.applications.models import ApplicationKind
 from miniprogram_api.applications import COLLECTIONS
-from miniprogram_api.common import channel, json_body, parse_body, require_session, runtime
+from miniprogram_api.common import BEARER, channel, json_body, parse_body, require_session, runtime
 
 bp = Blueprint("review", url_prefix="/api/v1/admin")
 
@@ -91,14 +91,14 @@ def _register(collection: str, kind: ApplicationKind) -> None:
         openapi.definition(
             summary=f"{label}审核队列（可按 status、overdue=true、moderation=review 筛选）",
             tag="review",
-            secured="token",
+            secured=BEARER,
         )(queue),
         f"/{collection}",
         methods=["GET"],
         name=f"queue_{collection}",
     )
     bp.add_route(
-        openapi.definition(summary=f"{label}申请详情（审核）", tag="review", secured="token")(read),
+        openapi.definition(summary=f"{label}申请详情（审核）", tag="review", secured=BEARER)(read),
         f"/{collection}/<application_id:str>",
         methods=["GET"],
         name=f"review_{collection}",
@@ -108,7 +108,7 @@ def _register(collection: str, kind: ApplicationKind) -> None:
             summary=f"{label}审核决定：accept 受理 / reject 不予受理 / approve 通过 / deny 不通过",
             body={"application/json": DecisionBody.model_json_schema()},
             tag="review",
-            secured="token",
+            secured=BEARER,
         )(decide),
         f"/{collection}/<application_id:str>/decision",
         methods=["POST"],

@@ -8,7 +8,7 @@ from sanic_ext import openapi
 
 from infra import uploads
 from infra.errors import Invalid
-from miniprogram_api.common import json_body, require_session, runtime
+from miniprogram_api.common import BEARER, json_body, require_session, runtime
 
 bp = Blueprint("uploads", url_prefix="/api/v1")
 
@@ -17,7 +17,7 @@ bp = Blueprint("uploads", url_prefix="/api/v1")
 @openapi.definition(
     summary="上传附件（仅图片与 PDF，按内容识别，图片去除 EXIF）",
     tag="applications",
-    secured="token",
+    secured=BEARER,
 )
 async def upload(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -31,7 +31,7 @@ async def upload(request: Request) -> HTTPResponse:
 
 
 @bp.get("/uploads/<upload_id:str>")
-@openapi.definition(summary="读取附件（本人或审核人员）", tag="applications", secured="token")
+@openapi.definition(summary="读取附件（本人或审核人员）", tag="applications", secured=BEARER)
 async def read_upload(request: Request, upload_id: str) -> HTTPResponse:
     session = await require_session(request)
     stored, content = await uploads.readable_upload(runtime(request).settings, session, upload_id)

@@ -40,7 +40,8 @@ def qr_image(url: str, box_size: int = 12) -> Image.Image:
     code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=box_size, border=4)
     code.add_data(url)
     code.make(fit=True)
-    return code.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
+    image: Image.Image = code.make_image(fill_color="black", back_color="white").get_image()
+    return image.convert("RGB")
 
 
 def png_bytes(image: Image.Image) -> bytes:

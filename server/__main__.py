@@ -6,11 +6,17 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from infra.settings import Settings, SettingsError, load_settings
 
+if TYPE_CHECKING:
+    from infra.runtime import Runtime
+
+T = TypeVar("T")
 log = logging.getLogger("server")
 
 
@@ -38,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "fake-wechat":
         from infra.wechat.fake import main as fake_main
 
-        return fake_main(["--host", args.host, "--port", str(args.port)])
+        fake_main(["--host", args.host, "--port", str(args.port)])
+        return 0
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -74,7 +81,7 @@ async def _migrate(settings: Settings) -> None:
     await close_database()
 
 
-async def _with_runtime(settings: Settings, work):  # type: ignore[no-untyped-def]
+async def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
     from infra.runtime import start_runtime, stop_runtime
     from server.schema import SCHEMA
 
@@ -85,13 +92,13 @@ async def _with_runtime(settings: Settings, work):  # type: ignore[no-untyped-de
         await stop_runtime(rt)
 
 
-async def _seed(rt) -> None:  # type: ignore[no-untyped-def]
+async def _seed(rt: Runtime) -> None:
     from server.demo import seed_demo
 
     await seed_demo(rt)
 
 
-async def _index_snapshot(rt) -> int:  # type: ignore[no-untyped-def]
+async def _index_snapshot(rt: Runtime) -> int:
     from scenarios.merchants.street_index import snapshot_all
 
     for zone_id, value in (await snapshot_all()).items():
@@ -99,7 +106,7 @@ async def _index_snapshot(rt) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-async def _import(args: argparse.Namespace, rt) -> int:  # type: ignore[no-untyped-def]
+async def _import(args: argparse.Namespace, rt: Runtime) -> int:
     from credit.ingest import ImportRefused, run_import
 
     try:

@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 DEMO_OPENID_PREFIX = "demo-openid-"  # what the fake WeChat returns for code demo-<name>
 
 # name -> (roles, person bound to the user: (name, id number) or None)
+DEMO_CITIZEN_ID_NUMBER = "15292119900315001X"
 DEMO_USERS: dict[str, tuple[list[str], tuple[str, str] | None]] = {
-    "citizen": (["citizen"], ("巴特尔", "15292119900315001X")),
+    "citizen": (["citizen"], ("巴特尔", DEMO_CITIZEN_ID_NUMBER)),
     "merchant": (["citizen", "merchant"], ("其其格", "152922198506200025")),
     "staff": (["citizen", "venue_staff"], ("王建国", "152921197801010039")),
     "reviewer": (["reviewer"], None),
@@ -54,7 +55,7 @@ async def seed_demo(rt: Runtime) -> None:
             subject = await _person(rt, *person)
             await _bind(rt, user, subject)
             touched.add(subject.id)
-    citizen = await Subject.get(natural_key=_person_key(rt, DEMO_USERS["citizen"][1][1]))  # type: ignore[index]
+    citizen = await Subject.get(natural_key=_person_key(rt, DEMO_CITIZEN_ID_NUMBER))
     await _citizen_records(citizen)
     enterprise, _ = await Subject.get_or_create(
         natural_key=f"uscc:{DEMO_ENTERPRISE[1]}",

@@ -46,17 +46,20 @@ class Application(Model):
     applicant: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
         "credit.User", related_name="applications", on_delete=fields.RESTRICT
     )
+    applicant_id: int
     subject: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
         "credit.Subject", related_name="applications", on_delete=fields.RESTRICT
     )
+    subject_id: int
     record: fields.ForeignKeyNullableRelation[Any] = fields.ForeignKeyField(
         "credit.Record", related_name="applications", null=True, on_delete=fields.RESTRICT
     )
+    record_id: int | None
     category = fields.CharField(max_length=30, null=True)
     title = fields.CharField(max_length=100, null=True)
     text = fields.TextField()  # registration content, or the reason of a repair or objection
     moderation = fields.CharEnumField(Moderation, max_length=8, default=Moderation.PASSED)
-    attachments = fields.JSONField(default=list)
+    attachments: fields.JSONField[list[int]] = fields.JSONField(default=list)
     commitment_version = fields.CharField(max_length=20, null=True)
     commitment_hash = fields.CharField(max_length=64, null=True)
     commitment_accepted_at = fields.DatetimeField(null=True)
@@ -84,6 +87,7 @@ class ApplicationEvent(Model):
     application: fields.ForeignKeyRelation[Application] = fields.ForeignKeyField(
         "credit.Application", related_name="events", on_delete=fields.RESTRICT
     )
+    application_id: int
     at = fields.DatetimeField()
     status = fields.CharEnumField(ApplicationStatus, max_length=16)
     actor_user_id = fields.BigIntField()

@@ -101,7 +101,7 @@ PAGE_SIZE = 20
 async def own_record(session: Session, record_id: str | int) -> Record:
     """Someone else's record is "not found", so ids reveal nothing."""
     record = await Record.get_or_none(id=path_id(record_id, "记录不存在", "RECORD_NOT_FOUND"))
-    if record is None or record.subject_id not in await acting_subject_ids(session):  # type: ignore[attr-defined]
+    if record is None or record.subject_id not in await acting_subject_ids(session):
         raise NotFound("记录不存在", code="RECORD_NOT_FOUND")
     return record
 
@@ -195,7 +195,7 @@ async def submit_repair(
         session,
         openid,
         kind=Kind.REPAIR,
-        subject_id=record.subject_id,  # type: ignore[attr-defined]
+        subject_id=record.subject_id,
         record=record,
         subject_line=record.title,
         text=reason,
@@ -225,14 +225,14 @@ async def submit_objection(
         session,
         openid,
         kind=Kind.OBJECTION,
-        subject_id=record.subject_id,  # type: ignore[attr-defined]
+        subject_id=record.subject_id,
         record=record,
         subject_line=record.title,
         text=reason,
         moderation=moderation,
         attachments=attachment_ids,
     )
-    await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})  # type: ignore[attr-defined]
+    await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})
     return _receipt(application)
 
 
@@ -343,13 +343,13 @@ async def withdraw(
         if changed != 1:
             raise Conflict("该申请已办结，不能撤回", code="APPLICATION_CLOSED")
         if kind == Kind.OBJECTION:
-            await _end_objection(application.record_id)  # type: ignore[attr-defined]
+            await _end_objection(_record_of(application))
         await _log_change(
             rules, application, Status.WITHDRAWN, session.user_id, "applicant", None,
             openid=await _openid(session.user_id), subject_line=subject_line,
         )  # fmt: skip
     if kind == Kind.OBJECTION:
-        await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})  # type: ignore[attr-defined]
+        await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})
     return await application_detail(session, kind, str(application.id))
 
 
@@ -383,7 +383,7 @@ async def decide(
     if target in (Status.REJECTED, Status.DENIED) and not (note or "").strip():
         raise Invalid("请填写理由，申请人将看到它", fields={"note": "不予受理或不通过时必填"})
     subject_line = await _subject_line(application)
-    openid = (await User.get(id=application.applicant_id)).openid  # type: ignore[attr-defined]
+    openid = (await User.get(id=application.applicant_id)).openid
     now = datetime.now(UTC)
     final = target not in OPEN_STATUSES
     async with in_transaction():
@@ -406,7 +406,7 @@ async def decide(
             _applicant_note(note, objection_outcome), openid=openid, subject_line=subject_line,
         )  # fmt: skip
     if record_changed:
-        await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})  # type: ignore[attr-defined]
+        await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})
     await append_audit(
         rt.redis,
         rt.keys,
@@ -418,10 +418,10 @@ async def decide(
             purpose=f"{KIND_LABELS[kind]}审核",
             channel=channel,
             actor_user_id=session.user_id,
-            subject_id=application.subject_id,  # type: ignore[attr-defined]
+            subject_id=application.subject_id,
             detail={
                 "application_id": application.id,
-                "record_id": application.record_id,  # type: ignore[attr-defined]
+                "record_id": application.record_id,
                 "status": str(target),
                 "outcome": str(objection_outcome) if objection_outcome else None,
             },
@@ -456,6 +456,13 @@ def _applicant_note(note: str | None, outcome: ObjectionOutcome | None) -> str |
     return f"{OUTCOME_LABELS[outcome]}；{note}" if note else OUTCOME_LABELS[outcome]
 
 
+def _record_of(application: Application) -> int:
+    """The record a repair or an objection is about (a registration has none)."""
+    if application.record_id is None:
+        raise ValueError(f"application {application.id} ({application.kind}) names no record")
+    return application.record_id
+
+
 async def _apply(
     rules: ApplicationRules,
     application: Application,
@@ -464,12 +471,12 @@ async def _apply(
     correction: dict[str, str] | None,
 ) -> bool:
     """The change an approval or denial makes to the credit store; True when a view changes."""
-    record_id = application.record_id  # type: ignore[attr-defined]
     if application.kind == Kind.REGISTRATION:
         if target == Status.APPROVED:
             await _publish_registration(rules, application)
             return True
         return False
+    record_id = _record_of(application)
     if application.kind == Kind.REPAIR:
         if target != Status.APPROVED:
             return False
@@ -521,7 +528,7 @@ async def _correct(record_id: int, application_id: int, correction: dict[str, st
 async def _publish_registration(rules: ApplicationRules, application: Application) -> None:
     category = rules.categories[str(application.category)]
     record = await Record.create(
-        subject_id=application.subject_id,  # type: ignore[attr-defined]
+        subject_id=application.subject_id,
         record_class=category.record_class,
         type=RecordType.REGISTRATION,
         title=f"{category.label}：{application.title}",
@@ -537,9 +544,9 @@ async def _publish_registration(rules: ApplicationRules, application: Applicatio
 
 
 async def _subject_line(application: Application) -> str:
-    if application.record_id is None:  # type: ignore[attr-defined]
+    if application.record_id is None:
         return application.title or ""
-    record = await Record.get(id=application.record_id)  # type: ignore[attr-defined]
+    record = await Record.get(id=application.record_id)
     return record.title
 
 
@@ -612,7 +619,7 @@ async def review_detail(
                 purpose=f"{KIND_LABELS[kind]}审核",
                 channel=channel,
                 actor_user_id=session.user_id,
-                subject_id=application.subject_id,  # type: ignore[attr-defined]
+                subject_id=application.subject_id,
                 detail={"application_id": application.id},
             ),
         )

@@ -44,7 +44,7 @@ def detect_encoding(path: Path) -> FileFacts:
     with path.open("rb") as handle:
         head = handle.read(3)
         handle.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
+        decoder: codecs.IncrementalDecoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
         utf8 = True
         for chunk in iter(lambda: handle.read(READ_CHUNK), b""):
             newlines += chunk.count(b"\n")

@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from credit.calendar_dates import add_months as _add_months
 from credit.models import Severity
@@ -76,7 +77,7 @@ def _severity(value: str, where: str) -> str:
         raise ValueError(f"config/records.toml: {where} 的严重程度无效：{value!r}") from exc
 
 
-def parse_rules(data: dict) -> RecordRules:  # type: ignore[type-arg]
+def parse_rules(data: dict[str, Any]) -> RecordRules:
     windows = {}
     for severity in Severity:
         section = data["publication"][severity.value]

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from string import Template
 
 from redis.asyncio import Redis
 
-from infra.cache import Keys
+from infra.cache import Keys, as_text
 from infra.models import SessionRecord
 
 
@@ -57,19 +58,22 @@ def session_fields(user_id: int, roles: list[str], subject_id: int | None) -> di
     }
 
 
-def parse_session(token_hash: str, raw: dict[bytes, bytes] | list[bytes | None]) -> Session | None:
+def parse_session(
+    token_hash: str, raw: dict[bytes, bytes] | Sequence[bytes | str | None]
+) -> Session | None:
     """From HGETALL (dict) or HMGET uid, roles, subject (list)."""
+    values: list[bytes | str | None]
     if isinstance(raw, dict):
         values = [raw.get(name.encode()) for name in _FIELDS]
     else:
-        values = list(raw)
+        values = list(raw)  # HMGET: in _FIELDS order
     uid, roles, subject = values
     if not uid:
         return None
     return Session(
         token_hash=token_hash,
         user_id=int(uid),
-        roles=tuple(r for r in (roles or b"").decode().split(SessionHash.ROLE_SEPARATOR) if r),
+        roles=tuple(r for r in as_text(roles or b"").split(SessionHash.ROLE_SEPARATOR) if r),
         subject_id=int(subject) if subject else None,
     )
 
@@ -89,7 +93,7 @@ async def create_session(
     fields = session_fields(user_id, roles, subject_id)
     fields[SessionHash.WECHAT_SESSION_KEY] = wechat_session_key_enc
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(keys.session(token_hash), mapping=fields)
+        pipe.hset(keys.session(token_hash), items=[v for pair in fields.items() for v in pair])
         pipe.expire(keys.session(token_hash), ttl_seconds)
         pipe.sadd(keys.user_sessions(user_id), token_hash)
         pipe.expire(keys.user_sessions(user_id), ttl_seconds)
@@ -126,7 +130,7 @@ async def refresh_user_sessions(
     fields = session_fields(user_id, roles, subject_id)
     async with redis.pipeline(transaction=False) as pipe:
         for token_hash in hashes:
-            name = keys.session(token_hash.decode())
+            name = keys.session(as_text(token_hash))
             # Only sessions that still exist: HSET on a missing key would resurrect it.
             pipe.eval(_REFRESH, 1, name, fields[SessionHash.ROLES], fields[SessionHash.SUBJECT])
         await pipe.execute()

@@ -24,6 +24,7 @@ from typing import Any
 from credit.acting import acting_subject, acting_subject_ids
 from credit.calendar_dates import SHANGHAI, today
 from credit.models import Subject
+from infra.cache import as_text
 from infra.errors import Invalid, NotFound
 from infra.runtime import Runtime
 from infra.security import ratelimit
@@ -111,7 +112,8 @@ async def qr_png_for(rt: Runtime, session: Session, token: str) -> bytes:
     subjects = await acting_subject_ids(session)
     if (
         record[0] is None
-        or not hmac.compare_digest(record[0].decode(), credit_code.token_hash(token))
+        or record[1] is None
+        or not hmac.compare_digest(as_text(record[0]), credit_code.token_hash(token))
         or int(record[1]) not in subjects
     ):
         raise NotFound("信用码不存在或已过期", code="CODE_NOT_FOUND")

@@ -30,6 +30,7 @@ class StaffAssignment(Model):
     user: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
         "credit.User", related_name="venue_assignments", on_delete=fields.RESTRICT
     )
+    user_id: int
     venue_id = fields.CharField(max_length=24)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -46,6 +47,7 @@ class HolderRef(Model):
     subject: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
         "credit.Subject", related_name="holder_refs", on_delete=fields.RESTRICT
     )
+    subject_id: int
     ref = fields.CharField(max_length=24, unique=True)
     active_key = fields.CharField(max_length=24, null=True, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -67,6 +69,7 @@ class Redemption(Model):
     holder: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
         "credit.Subject", related_name="redemptions", on_delete=fields.RESTRICT
     )
+    holder_id: int
     holder_ref = fields.CharField(max_length=24, null=True)
     status = fields.CharEnumField(RedemptionStatus, max_length=10)
     source = fields.CharEnumField(RedemptionSource, max_length=10)

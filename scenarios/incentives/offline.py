@@ -163,7 +163,7 @@ async def _sync_one(
     flag = "BUNDLE_EXPIRED" if moment > valid_until + leeway else None
     values = {
         "policy_id": policy.id, "venue_id": policy.venue, "scenario": policy.scenario,
-        "holder_id": ref.subject_id, "holder_ref": code.holder,  # type: ignore[attr-defined]
+        "holder_id": ref.subject_id, "holder_ref": code.holder,
         "status": RedemptionStatus.REDEEMED, "source": RedemptionSource.OFFLINE,
         "token_nonce": code.nonce, "staff_user_id": session.user_id, "day": day,
         "redeemed_at": at.astimezone(UTC), "idem_key": idem, "flag": flag,
@@ -178,14 +178,14 @@ async def _sync_one(
             action="credit.read", actor_kind="staff", actor_role=STAFF_ROLE,
             purpose=CHECK_PURPOSES[venue.scenario] + "（离线）", channel="offline",
             actor_user_id=session.user_id, actor_org=venue.name,
-            subject_id=ref.subject_id,  # type: ignore[attr-defined]
+            subject_id=ref.subject_id,
             detail={"venue_id": venue.id, "nonce": code.nonce, "synced_via": channel},
         ),
     )  # fmt: skip
     try:
         redemption = await claim(
             policy,
-            ref.subject_id,  # type: ignore[attr-defined]
+            ref.subject_id,
             code.nonce,
             day,
             creator(values),

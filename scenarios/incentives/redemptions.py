@@ -150,7 +150,7 @@ async def _raise_if_replayed(idem_key: str | None) -> None:
 async def after_redeem(rt: Runtime, redemption: Redemption, staff_id: int, channel: str) -> None:
     """After the commit: the verify cache of today's use, and the audit entry."""
     if redemption.day is not None:
-        key = rt.keys.incentive_used(redemption.holder_id, redemption.day.isoformat())  # type: ignore[attr-defined]
+        key = rt.keys.incentive_used(redemption.holder_id, redemption.day.isoformat())
         async with rt.redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(key, redemption.policy_id, 1)
             pipe.expire(key, USED_CACHE_SECONDS)
@@ -163,7 +163,7 @@ async def after_redeem(rt: Runtime, redemption: Redemption, staff_id: int, chann
             action="incentive.redeem", actor_kind="staff", actor_role=STAFF_ROLE,
             purpose=f"{SCENARIOS.get(redemption.scenario, '')}优惠核销", channel=channel,
             actor_user_id=staff_id, actor_org=venue.name if venue else None,
-            subject_id=redemption.holder_id,  # type: ignore[attr-defined]
+            subject_id=redemption.holder_id,
             detail={"redemption_id": redemption.id, "policy_id": redemption.policy_id},
         ),
     )  # fmt: skip

@@ -119,7 +119,7 @@ async def decide_rental(
         application.holder_id,
         f"rental-{application.id}",
         day,
-        confirm,  # type: ignore[attr-defined]
+        confirm,
     )
     await after_redeem(rt, redemption, session.user_id, channel)
     return redemption_json(redemption)

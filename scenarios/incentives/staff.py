@@ -10,6 +10,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from credit.models import IdentityBinding
+from infra.cache import as_bytes
 from infra.errors import Forbidden, NotFound
 from infra.models import User
 from infra.runtime import Runtime
@@ -27,7 +28,7 @@ async def staff_venue_ids(rt: Runtime, user_id: int) -> list[str]:
     """The venues a user staffs (cached in Redis, dropped when an assignment changes)."""
     cached = await rt.redis.get(rt.keys.staff_venues(user_id))
     if cached is not None:
-        return decode_venues(cached, default_programmes().venues)
+        return decode_venues(as_bytes(cached), default_programmes().venues)
     return await load_staff_venues(rt, user_id)
 
 
@@ -45,7 +46,7 @@ async def _assigned_venue_ids(user_id: int) -> list[str]:
         .values_list("venue_id", flat=True)
     )
     known = default_programmes().venues
-    return [str(v) for v in rows if v in known]
+    return [venue for venue in map(str, rows) if venue in known]
 
 
 async def venues_of_user(user_id: int) -> list[dict[str, str]]:
@@ -93,6 +94,6 @@ async def assign_staff(rt: Runtime, venue_id: str, user_id: int, *, assign: bool
         await StaffAssignment.filter(user_id=user.id, venue_id=venue.id).delete()
     await rt.redis.delete(rt.keys.staff_venues(user.id))
     binding = await IdentityBinding.get_or_none(user_id=user.id)
-    subject_id = binding.subject_id if binding else None  # type: ignore[attr-defined]
+    subject_id = binding.subject_id if binding else None
     await refresh_user_sessions(rt.redis, rt.keys, user.id, list(user.roles), subject_id)
     return {"venue": venue.brief(), "user_id": user.id, "venues": await venues_of_user(user.id)}

@@ -49,7 +49,7 @@ async def submit(
     merchant = await Merchant.get(id=merchant_id)
     if merchant.status == MerchantStatus.REVOKED:
         raise Conflict("该商户码已撤销，不能再投诉", code="MERCHANT_REVOKED")
-    if merchant.operator_id == session.user_id:  # type: ignore[attr-defined]
+    if merchant.operator_id == session.user_id:
         raise Forbidden("不能投诉自己经营的商户", code="OWN_MERCHANT")
     attachment_ids = await owned_upload_ids(session, attachments)
     openid = (await User.get(id=session.user_id)).openid
@@ -89,7 +89,7 @@ async def reply(rt: Runtime, session: Session, complaint_id: str, text: str) -> 
     complaint = await Complaint.get_or_none(id=path_id(complaint_id, *UNKNOWN)).prefetch_related(
         "merchant"
     )
-    if complaint is None or complaint.merchant.operator_id != session.user_id:  # type: ignore[attr-defined]
+    if complaint is None or complaint.merchant.operator_id != session.user_id:
         raise NotFound("投诉不存在", code="COMPLAINT_NOT_FOUND")
     openid = (await User.get(id=session.user_id)).openid
     await moderate(rt, openid, {"reply": text}, MODERATION_SCENE)
@@ -131,7 +131,7 @@ def _json(complaint: Complaint, *, audience: str) -> dict[str, Any]:
     held = complaint.moderation == Moderation.REVIEW and audience == "merchant"
     shaped: dict[str, Any] = {
         "id": complaint.id,
-        "merchant_id": complaint.merchant_id,  # type: ignore[attr-defined]
+        "merchant_id": complaint.merchant_id,
         "content": HELD_TEXT if held else complaint.content,
         "attachments": [] if held else list(complaint.attachments or []),
         "status": str(complaint.status),

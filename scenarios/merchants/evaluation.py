@@ -34,7 +34,7 @@ async def evaluate(
 ) -> Evaluation:
     rules = rules or default_rules()
     on = on or today()
-    scored = await score_subject(merchant.subject_id, "public", on)  # type: ignore[attr-defined]
+    scored = await score_subject(merchant.subject_id, "public", on)
     published = scored.shown
     factors = [factor.as_dict() for factor in scored.factors]
     score = scored.level.score

@@ -32,9 +32,11 @@ class Merchant(Model):
     subject: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
         "credit.Subject", related_name="merchants", on_delete=fields.RESTRICT
     )
+    subject_id: int
     operator: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
         "credit.User", related_name="merchants", on_delete=fields.RESTRICT
     )
+    operator_id: int
     name = fields.CharField(max_length=100)
     zone_id = fields.CharField(max_length=40, db_index=True)
     address = fields.CharField(max_length=200)
@@ -63,11 +65,13 @@ class Complaint(Model):
     merchant: fields.ForeignKeyRelation[Merchant] = fields.ForeignKeyField(
         "credit.Merchant", related_name="complaints", on_delete=fields.RESTRICT
     )
+    merchant_id: int
     complainant: fields.ForeignKeyRelation[Any] = fields.ForeignKeyField(
         "credit.User", related_name="complaints", on_delete=fields.RESTRICT
     )
+    complainant_id: int
     content = fields.TextField()
-    attachments = fields.JSONField(default=list)
+    attachments: fields.JSONField[list[int]] = fields.JSONField(default=list)
     moderation = fields.CharField(max_length=8, default="pass")
     status = fields.CharEnumField(ComplaintStatus, max_length=16, default=ComplaintStatus.SUBMITTED)
     reply = fields.TextField(null=True)
@@ -89,7 +93,7 @@ class ZoneIndexSnapshot(Model):
     zone_id = fields.CharField(max_length=40)
     day = fields.DateField()
     value = fields.DecimalField(max_digits=6, decimal_places=2)
-    parts = fields.JSONField(default=dict)
+    parts: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -20,6 +20,7 @@ from credit.calendar_dates import shanghai_iso, today
 from credit.identifiers import require_uscc
 from credit.lookup import PUBLIC_KINDS
 from credit.models import Subject, SubjectOperator
+from infra.cache import as_bytes
 from infra.errors import (
     ApiError,
     Conflict,
@@ -64,14 +65,14 @@ async def visible_merchant(session: Session, merchant_id: str | int) -> Merchant
     """The operator sees their own shops, staff see all; anyone else is told it does not exist."""
     merchant = await Merchant.get_or_none(id=path_id(merchant_id, *UNKNOWN))
     if merchant is None or not (
-        merchant.operator_id == session.user_id or session.has_role(*STAFF_ROLES)  # type: ignore[attr-defined]
+        merchant.operator_id == session.user_id or session.has_role(*STAFF_ROLES)
     ):
         raise NotFound("商户不存在", code="MERCHANT_NOT_FOUND")
     return merchant
 
 
 async def drop_views(rt: Runtime, merchant: Merchant) -> None:
-    await rt.redis.hdel(rt.keys.merchant_views(merchant.subject_id), *_view_fields(merchant.id))  # type: ignore[attr-defined]
+    await rt.redis.hdel(rt.keys.merchant_views(merchant.subject_id), *_view_fields(merchant.id))
 
 
 def _view_fields(merchant_id: int) -> tuple[str, str]:
@@ -187,11 +188,11 @@ async def decide(
         if decision == "approve":
             await _issue_code(merchant, default_rules())
             await SubjectOperator.get_or_create(
-                user_id=merchant.operator_id,  # type: ignore[attr-defined]
-                subject_id=merchant.subject_id,  # type: ignore[attr-defined]
+                user_id=merchant.operator_id,
+                subject_id=merchant.subject_id,
             )
     if decision == "approve":
-        await _grant_operator_role(rt, merchant.operator_id)  # type: ignore[attr-defined]
+        await _grant_operator_role(rt, merchant.operator_id)
     await drop_views(rt, merchant)
     await merchant.refresh_from_db()
     return await merchant_json(merchant, default_rules())
@@ -225,7 +226,7 @@ async def _bound_subject(user_id: int) -> int | None:
     from credit.models import IdentityBinding
 
     binding = await IdentityBinding.get_or_none(user_id=user_id)
-    return binding.subject_id if binding else None  # type: ignore[attr-defined]
+    return binding.subject_id if binding else None
 
 
 async def sign_commitment(
@@ -233,7 +234,7 @@ async def sign_commitment(
 ) -> dict[str, Any]:
     rules = default_rules()
     merchant = await visible_merchant(session, merchant_id)
-    if merchant.operator_id != session.user_id:  # type: ignore[attr-defined]
+    if merchant.operator_id != session.user_id:
         raise Forbidden("只有商户经营者本人可以签署诚信承诺", code="NOT_MERCHANT_OPERATOR")
     if not accepted:
         raise Invalid("请阅读并同意诚信经营承诺", fields={"accepted": "须同意承诺"})
@@ -286,7 +287,7 @@ def _summary(merchant: Merchant, rules: MerchantRules) -> dict[str, Any]:
 
 async def merchant_json(merchant: Merchant, rules: MerchantRules) -> dict[str, Any]:
     evaluation = await evaluate(merchant, rules)
-    subject = await Subject.get(id=merchant.subject_id)  # type: ignore[attr-defined]
+    subject = await Subject.get(id=merchant.subject_id)
     return _summary(merchant, rules) | {
         "subject": {"name": subject.name, "uscc": subject.uscc},
         "level": evaluation.level,
@@ -309,7 +310,7 @@ async def plate_image(rt: Runtime, session: Session, merchant_id: str, kind: str
         key = rt.keys.poster(merchant.id, "qr-" + hashlib.sha256(url.encode()).hexdigest()[:16])
         cached = await rt.redis.get(key)
         if cached is not None:
-            return bytes(cached)
+            return as_bytes(cached)
         image = await asyncio.to_thread(qr_png, url)
         await rt.redis.set(key, image, ex=POSTER_TTL_SECONDS)
         return image
@@ -331,7 +332,7 @@ async def plate_image(rt: Runtime, session: Session, merchant_id: str, kind: str
     key = rt.keys.poster(merchant.id, fingerprint)
     cached = await rt.redis.get(key)
     if cached is not None:
-        return bytes(cached)
+        return as_bytes(cached)
     try:
         image = await asyncio.to_thread(poster_png, content, font)
     except FontMissing as exc:
