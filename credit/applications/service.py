@@ -187,20 +187,14 @@ async def submit_repair(
         raise Conflict(f"{eligibility.reason}：{rules.gsxt_url}", code="REPAIR_CHANNEL_GSXT")
     if not eligibility.eligible:
         raise Conflict(eligibility.reason, code="REPAIR_NOT_ELIGIBLE")
-    attachment_ids = await owned_upload_ids(session, attachments)
-    openid = await _openid(session.user_id)
-    moderation = await moderate(rt, openid, {"reason": reason}, rules.moderation_scene)
-    application = await _create(
+    application = await _file_about_record(
+        rt,
         rules,
         session,
-        openid,
-        kind=Kind.REPAIR,
-        subject_id=record.subject_id,
-        record=record,
-        subject_line=record.title,
-        text=reason,
-        moderation=moderation,
-        attachments=attachment_ids,
+        Kind.REPAIR,
+        record,
+        reason,
+        attachments,
         commitment_version=rules.commitment_version,
         commitment_hash=rules.commitment_hash,
         commitment_accepted_at=datetime.now(UTC),
@@ -217,23 +211,41 @@ async def submit_objection(
         raise Conflict("该记录已有正在办理的申请", code="APPLICATION_EXISTS")
     if record.status != RecordStatus.PUBLISHED or not record.shared:
         raise Conflict("该记录当前未在公示，不能提出异议", code="OBJECTION_NOT_ALLOWED")
+    application = await _file_about_record(
+        rt, rules, session, Kind.OBJECTION, record, reason, attachments
+    )
+    await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})
+    return _receipt(application)
+
+
+async def _file_about_record(
+    rt: Runtime,
+    rules: ApplicationRules,
+    session: Session,
+    kind: Kind,
+    record: Record,
+    reason: str,
+    attachments: list[int],
+    **values: Any,
+) -> Application:
+    """A repair or an objection, once its own rules have passed: the reason through content
+    security, the caller's own attachments."""
     attachment_ids = await owned_upload_ids(session, attachments)
     openid = await _openid(session.user_id)
     moderation = await moderate(rt, openid, {"reason": reason}, rules.moderation_scene)
-    application = await _create(
+    return await _create(
         rules,
         session,
         openid,
-        kind=Kind.OBJECTION,
+        kind=kind,
         subject_id=record.subject_id,
         record=record,
         subject_line=record.title,
         text=reason,
         moderation=moderation,
         attachments=attachment_ids,
+        **values,
     )
-    await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})
-    return _receipt(application)
 
 
 def _open_key(record_id: int) -> str:
