@@ -13,13 +13,13 @@ import contextlib
 import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import LockError
 from tortoise.transactions import in_transaction
 
 from infra.cache import Keys, as_text
@@ -158,11 +158,6 @@ def _entry_fields(entry: AuditEntry) -> dict[str, str]:
     }
 
 
-_RELEASE = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-)
-
-
 # Entries per transaction: small enough that one batch never holds the event loop for long.
 DRAIN_BATCH = 500
 # The drainer process has its loop to itself: bigger transactions, fewer per-batch round trips
@@ -178,12 +173,12 @@ async def drain(redis: Redis, keys: Keys, *, batch: int = DRAIN_BATCH, wait: flo
 
     With `wait`, waits that long for another writer's drain to finish (so a reader that needs
     the table up to date gets it)."""
-    token = secrets.token_hex(8)
-    deadline = asyncio.get_running_loop().time() + wait
-    while not await redis.set(keys.audit_lock, token, nx=True, px=30_000):
-        if asyncio.get_running_loop().time() >= deadline:
-            return 0
-        await asyncio.sleep(0.02)
+    lock = redis.lock(
+        keys.audit_lock, timeout=30, sleep=0.02, blocking=wait > 0, blocking_timeout=wait,
+        thread_local=False,  # tasks of one thread each hold their own Lock object
+    )  # fmt: skip
+    if not await lock.acquire():
+        return 0
     written = 0
     try:
         while True:
@@ -195,7 +190,8 @@ async def drain(redis: Redis, keys: Keys, *, batch: int = DRAIN_BATCH, wait: flo
             ms, seq = _stream_order(as_text(items[-1][0] or b""))
             await redis.xtrim(keys.audit_stream, minid=f"{ms}-{seq + 1}", approximate=False)
     finally:
-        await redis.eval(_RELEASE, 1, keys.audit_lock, token)
+        with contextlib.suppress(LockError):  # held past its 30 s: it expired by itself
+            await lock.release()
     return written
 
 

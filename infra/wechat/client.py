@@ -17,7 +17,6 @@ import base64
 import hashlib
 import json
 import logging
-import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ import httpx
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.lock import Lock
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,6 @@ CERT_TYPE_ID_CARD = "IDENTITY_CARD"
 
 TOKEN_TTL_MARGIN_SECONDS = 300
 _LOCK_POLL_SECONDS = 0.05
-_RELEASE_LOCK_LUA = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('del', KEYS[1])
-end
-return 0
-"""
 _REDACTED_QUERY_PARAMS = ("secret", "access_token", "js_code")
 
 
@@ -213,15 +207,17 @@ class WeChatClient:
             cached = await self._cached_token()
             if cached and cached != stale:
                 return cached
-            lock_value = secrets.token_hex(16)
-            if await self._redis.set(self._lock_key, lock_value, nx=True, px=self._lock_ms):
+            lock = self._redis.lock(
+                self._lock_key, timeout=self._lock_ms / 1000, blocking=False, thread_local=False
+            )
+            if await lock.acquire():
                 try:
                     cached = await self._cached_token()
                     if cached and cached != stale:
                         return cached
                     return await self._fetch_and_store_token(force=force)
                 finally:
-                    await self._release_lock(lock_value)
+                    await self._release_lock(lock)
             if loop.time() >= deadline:
                 raise WeChatUnavailable(
                     ERR_SYSTEM_BUSY, "timed out waiting for the access token", PATH_STABLE_TOKEN
@@ -247,10 +243,11 @@ class WeChatClient:
         log.info("WeChat access token refreshed (force=%s, cached for %d s)", force, ttl)
         return token
 
-    async def _release_lock(self, lock_value: str) -> None:
-        # Compare-and-delete, so a holder that overran its lock cannot free someone else's.
+    async def _release_lock(self, lock: Lock) -> None:
+        # redis-py's Lock compares its token before deleting: a holder that overran its lock
+        # cannot free someone else's.
         try:
-            await self._redis.eval(_RELEASE_LOCK_LUA, 1, self._lock_key, lock_value)
+            await lock.release()
         except Exception:  # the lock expires by itself; never mask the real outcome
             log.warning("could not release the WeChat access token lock", exc_info=True)
 
