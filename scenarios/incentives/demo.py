@@ -16,4 +16,4 @@ async def seed_incentives(rt: Runtime) -> None:
     if staff is None or DEMO_SCENIC_AREA not in default_programmes().venues:
         return
     await StaffAssignment.get_or_create(user_id=staff.id, venue_id=DEMO_SCENIC_AREA)
-    await rt.redis.delete(f"{rt.keys.prefix}staff-venues:{staff.id}")
+    await rt.redis.delete(rt.keys.staff_venues(staff.id))
