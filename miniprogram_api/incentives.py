@@ -362,6 +362,6 @@ async def add_staff(request: Request, venue_id: str) -> HTTPResponse:
 @openapi.definition(summary="取消场所工作人员（管理员）", tag="incentives", secured=BEARER)
 async def remove_staff(request: Request, venue_id: str, user_id: str) -> HTTPResponse:
     await require_session(request, staff.ADMIN_ROLE)
-    if not user_id.isdigit() or len(user_id) > 18:
+    if not (user_id.isascii() and user_id.isdigit()) or len(user_id) > 18:
         raise Invalid("用户编号无效", fields={"user_id": "须为数字"})
     return json_body(await staff.assign_staff(rt_of(request), venue_id, int(user_id), assign=False))
