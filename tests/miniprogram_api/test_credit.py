@@ -227,6 +227,15 @@ async def test_public_search_pages(client):
     assert len(first["items"]) >= 3 and first["next"] is None
 
 
+async def test_public_search_by_a_name_longer_than_a_uscc(client):
+    """A name of 19+ characters (or one that upper-cases past 18: "ß" is "SS") is searched by name,
+    never compared with the 18-character uscc column (PostgreSQL refused that: a 500)."""
+    for q in ["阿拉善左旗巴彦浩特镇驼铃餐饮服务有限责任公司定远营古城东街店", "ß" * 10]:
+        response = await client.get("/api/v1/subjects", params={"q": q})
+        assert response.status_code == 200, (q, response.text)
+        assert isinstance(response.json()["items"], list)
+
+
 async def test_public_lookup_shows_only_published_records_and_is_audited(client, redis, keys):
     enterprise = await Subject.get(uscc="91152921MA0Q8DEM0M")
     hidden = await add_record(enterprise.id, status=RecordStatus.UNDER_OBJECTION)

@@ -1,4 +1,5 @@
-"""What the incentive tests share: staff of a venue, an operated enterprise, codes, scans."""
+"""What the incentive tests share: staff of a venue, an operated enterprise, codes, scans, the
+offline bundle."""
 
 from __future__ import annotations
 
@@ -51,6 +52,12 @@ async def honour_holder(client, login, title: str = "劳动模范"):  # type: ig
 
 async def code_of(client, headers, **params) -> dict:  # type: ignore[no-untyped-def]
     response = await client.get("/api/v1/me/credit-code", headers=headers, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def bundle_of(client, staff, venue=SCENIC) -> dict:  # type: ignore[no-untyped-def]
+    response = await client.get(f"/api/v1/venues/{venue}/offline-bundle", headers=staff)
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -1,4 +1,5 @@
-"""scan/verify's hand-checked body agrees with VerifyBody: same values, or the model's error."""
+"""scan/verify's hand-checked body (miniprogram_api/incentives.py) agrees with VerifyBody: same
+values, or the model's error."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ document numbers tagged, or rows with freshly generated codes, and asserts on th
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import random
@@ -21,7 +20,7 @@ import pytest
 from stdnum.cn import ric, uscc
 from tortoise import connections
 
-from credit.ingest import ImportRefused, add_import_arguments, import_file
+from credit.ingest import ImportRefused, import_file
 from credit.ingest.mapping import LEGAL_REP_ID_FIELD
 from credit.models import (
     ID_NUMBER_FIELD,
@@ -672,23 +671,3 @@ async def test_cache_invalidated_only_for_changed_subjects(runtime, data_dir, tm
     assert (summary.unchanged, summary.subjects_updated) == (2, 1)
     assert await redis.get(keys.credit_view(two.id)) is None
     assert (await Subject.get(id=two.id)).name == second["行政相对人名称"]
-
-
-# ---- command line -------------------------------------------------------------------------------
-
-
-def test_import_arguments():
-    parser = argparse.ArgumentParser()
-    add_import_arguments(parser)
-    args = parser.parse_args(["penalties", "x.csv", "--no-progress", "--batch-size", "500"])
-    assert (args.kind, args.file, args.no_progress, args.batch_size) == (
-        "penalties",
-        Path("x.csv"),
-        True,
-        500,
-    )
-    assert args.rejects is None
-    with pytest.raises(SystemExit):
-        parser.parse_args(["fines", "x.csv"])
-    with pytest.raises(SystemExit):
-        parser.parse_args(["penalties", "x.csv", "--batch-size", "0"])

@@ -1,0 +1,100 @@
+"""Consumer complaints (scenarios/merchants/complaints.py): reply, uphold and the merchant level,
+and content security of the text."""
+
+from __future__ import annotations
+
+from scenarios.merchants.models import Complaint
+from scenarios.merchants.rules import default_rules
+from tests.helpers import bound_citizen
+from tests.scenarios.merchants.support import active_merchant, scan
+
+
+async def test_complaint_reply_and_upheld_complaint_lowers_the_level(client, login):
+    operator, merchant = await active_merchant(client, login)
+    code = merchant["code"]
+    citizen, citizen_id, *_ = await bound_citizen(client, login)
+    before = await scan(client, code)
+    made = await client.post(
+        f"/api/v1/merchant-codes/{code}/complaints",
+        headers=citizen,
+        json={"content": "结账时多收了 20 元"},
+    )
+    assert made.status_code == 201, made.text
+    complaint_id = made.json()["id"]
+    assert (await scan(client, code))["complaints"] == {"total": 1, "upheld": 0}
+
+    listed = (
+        await client.get(f"/api/v1/merchants/{merchant['id']}/complaints", headers=operator)
+    ).json()
+    assert [c["content"] for c in listed["items"]] == ["结账时多收了 20 元"]
+    other, *_ = await bound_citizen(client, login)
+    assert (
+        await client.get(f"/api/v1/merchants/{merchant['id']}/complaints", headers=other)
+    ).status_code == 404
+    assert (
+        await client.post(
+            f"/api/v1/complaints/{complaint_id}/reply", headers=other, json={"reply": "不是我们"}
+        )
+    ).status_code == 404
+    replied = await client.post(
+        f"/api/v1/complaints/{complaint_id}/reply",
+        headers=operator,
+        json={"reply": "已核实并退还差价"},
+    )
+    assert replied.status_code == 200 and replied.json()["status"] == "replied"
+
+    staff = await login("demo-reviewer")
+    decide = f"/api/v1/admin/complaints/{complaint_id}/decision"
+    assert (
+        await client.post(decide, headers=citizen, json={"decision": "uphold"})
+    ).status_code == 403
+    assert (
+        await client.post(decide, headers=staff, json={"decision": "dismiss"})
+    ).status_code == 422
+    upheld = await client.post(
+        decide, headers=staff, json={"decision": "uphold", "note": "多收费属实"}
+    )
+    assert upheld.status_code == 200 and upheld.json()["status"] == "upheld"
+    assert (
+        await client.post(decide, headers=staff, json={"decision": "dismiss", "note": "x"})
+    ).status_code == 409
+
+    after = await scan(client, code)
+    assert after["complaints"] == {"total": 1, "upheld": 1}
+    assert after["level"]["score"] == before["level"]["score"] - default_rules().complaint_points
+    mine = (await client.get("/api/v1/me/complaints", headers=citizen)).json()["items"]
+    assert [(c["id"], c["status"]) for c in mine] == [(complaint_id, "upheld")]
+    assert (await Complaint.get(id=complaint_id)).complainant_id == citizen_id
+
+
+async def test_complaint_text_goes_through_content_security(client, login):
+    operator, merchant = await active_merchant(client, login)
+    code = merchant["code"]
+    citizen, citizen_id, *_ = await bound_citizen(client, login)
+    risky = await client.post(
+        f"/api/v1/merchant-codes/{code}/complaints",
+        headers=citizen,
+        json={"content": "这是违禁的内容"},
+    )
+    assert risky.status_code == 422 and risky.json()["error"]["code"] == "CONTENT_RISKY"
+    assert await Complaint.filter(complainant_id=citizen_id).count() == 0
+    held = await client.post(
+        f"/api/v1/merchant-codes/{code}/complaints",
+        headers=citizen,
+        json={"content": "这条内容待审核"},
+    )
+    assert held.status_code == 201
+    seen_by_merchant = (
+        await client.get(f"/api/v1/merchants/{merchant['id']}/complaints", headers=operator)
+    ).json()
+    assert seen_by_merchant["items"][0]["content"] == "（内容审核中）"
+    staff = await login("demo-reviewer")
+    queue = (await client.get("/api/v1/admin/complaints", headers=staff)).json()["items"]
+    mine = next(c for c in queue if c["id"] == held.json()["id"])
+    assert mine["content"] == "这条内容待审核" and mine["moderation"] == "review"
+    own = await client.post(
+        f"/api/v1/merchant-codes/{code}/complaints",
+        headers=operator,
+        json={"content": "自己投诉自己"},
+    )
+    assert own.status_code == 403

@@ -1,0 +1,101 @@
+"""The H5 page of a plate (scenarios/merchants/h5.py) in a real headless Chromium at 375×812,
+served by `python -m server serve` on the embedded default."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from scenarios.merchants.rules import default_rules
+from tests.conftest import BACKEND
+
+PROJECT = Path(__file__).resolve().parents[3]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served_demo(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """`python -m server serve` on the embedded default, as a newcomer runs it."""
+    var = tmp_path_factory.mktemp("served")
+    port = _free_port()
+    env = os.environ | {
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite://{var}/credit.sqlite3",
+        "KEY_FILE": str(var / "keys.json"),
+        "UPLOAD_DIR": str(var / "uploads"),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    for name in ("REDIS_URL", "WECHAT_API_BASE", "APP_ENV", "FIELD_KEYS", "BLIND_INDEX_KEY"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve"],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the service did not start within 60 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _chromium() -> str | None:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None and os.environ.get("CI") == "true":
+        pytest.fail("CI=true needs Debian's chromium (./dev test installs it)")
+    return found
+
+
+@pytest.mark.skipif(BACKEND != "embedded", reason="backend-independent: runs in the embedded pass")
+def test_h5_page_in_headless_chromium_at_375x812(served_demo, tmp_path):  # type: ignore[no-untyped-def]
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    url = f"{served_demo}/m/DemoTuoling01"
+    common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+              "--window-size=375,812", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    shot = tmp_path / "plate.png"
+    subprocess.run(
+        [*common, f"--screenshot={shot}", url], check=True, timeout=60, capture_output=True
+    )
+    dom = subprocess.run(
+        [*common, "--dump-dom", url], check=True, timeout=60, capture_output=True, text=True
+    ).stdout
+    assert '<h1 id="merchant-name">驼铃餐厅（定远营店）</h1>' in dom
+    assert 'id="level" data-grade="' in dom and "信用等级" in dom
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (375, 812)
+    with urllib.request.urlopen(f"{served_demo}/api/v1/merchant-codes/DemoTuoling01") as answer:
+        import json
+
+        colour = json.load(answer)["level"]["colour"]
+    # Level colour first: the top of the screen is the level band.
+    expected = Image.new("RGB", (1, 1), colour).getpixel((0, 0))
+    assert image.getpixel((187, 10)) == expected
+    assert default_rules().zones["dingyuanying"].name in dom

@@ -1,0 +1,117 @@
+"""What a consumer sees when scanning a plate (scenarios/merchants/public.py): the shop without
+login, audited; unknown, suspended and revoked codes; a new record reaching the plate."""
+
+from __future__ import annotations
+
+from infra.audit import drain
+from infra.models import AuditEntry
+from scenarios.merchants.models import Merchant
+from tests.helpers import bound_citizen
+from tests.scenarios.merchants.support import active_merchant, scan
+
+
+async def test_public_scan_shows_the_shop_without_login_and_is_audited(client, runtime):
+    view = await scan(client, "DemoTuoling01")
+    assert view["status"] == "active"
+    assert view["merchant"]["name"] == "驼铃餐厅（定远营店）"
+    assert view["merchant"]["zone"] == "定远营诚信示范街区"
+    assert view["level"]["grade"] in {"A", "B", "C", "D"} and view["level"]["colour"].startswith(
+        "#"
+    )
+    assert view["commitment"]["signed"] is True
+    assert set(view["complaints"]) == {"total", "upheld"}
+    assert all("repairable" not in record for record in view["records"])
+    shamo = await scan(client, "DemoShamo03")
+    assert any(r["type"] == "penalty" for r in shamo["records"])
+    await drain(runtime.redis, runtime.keys, wait=2.0)
+    merchant = await Merchant.get(code="DemoTuoling01")
+    entry = await AuditEntry.filter(
+        subject_id=merchant.subject_id, purpose="扫码查看商户信用"
+    ).first()
+    assert (
+        entry is not None
+        and entry.actor_kind == "public"
+        and entry.detail == {"merchant_id": merchant.id}
+    )
+
+
+async def test_unknown_codes_are_friendly_404s(client):
+    api = await client.get("/api/v1/merchant-codes/NoSuchCode99")
+    assert api.status_code == 404 and api.json()["error"]["code"] == "MERCHANT_CODE_NOT_FOUND"
+    page = await client.get("/m/NoSuchCode99")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "未找到该商户码" in page.text
+    assert (await client.get("/m/%3Cscript%3E")).status_code == 404
+    assert "<script>" not in (await client.get("/m/%3Cscript%3E")).text
+
+
+async def test_unknown_codes_are_rate_limited_by_the_client_address(client, settings, redis, keys):
+    """The limit counts per client address (the test client is 127.0.0.1), not per the callable
+    that works the address out: keyed on a fresh lambda's repr, it never counted anyone twice."""
+    rule = settings.rate_limits["merchant_code_miss"]
+    original = rule.limit
+    counter = keys.rate("merchant_code_miss", "127.0.0.1")
+    await redis.delete(counter)
+    rule.limit = 3
+    try:
+        responses = []
+        for n in range(10):
+            responses.append(await client.get(f"/api/v1/merchant-codes/NoSuchCode{n:02d}"))
+            if responses[-1].status_code == 429:
+                break
+        counted = await redis.get(counter)
+    finally:
+        rule.limit = original
+        await redis.delete(counter)
+    assert [r.status_code for r in responses] == [404, 404, 404, 429]
+    limited = responses[-1]
+    assert 1 <= int(limited.headers["retry-after"]) <= rule.window
+    error = limited.json()["error"]
+    assert error["code"] == "RATE_LIMITED" and error["message"]
+    assert counted is not None and int(counted) == 4
+
+
+async def test_suspended_and_revoked_codes_say_so(client, login):
+    _operator, merchant = await active_merchant(client, login)
+    admin = await login("demo-admin")
+    decision = f"/api/v1/admin/merchants/{merchant['id']}/decision"
+    silent = await client.post(decision, headers=admin, json={"decision": "suspend"})
+    assert silent.status_code == 422 and "note" in silent.json()["error"]["fields"]
+    assert (
+        await client.post(decision, headers=admin, json={"decision": "suspend", "note": "整改"})
+    ).status_code == 200
+    assert (await scan(client, merchant["code"]))["status"] == "suspended"
+    page = await client.get(f"/m/{merchant['code']}")
+    assert (
+        page.status_code == 200 and "已暂停" in page.text and 'data-status="suspended"' in page.text
+    )
+    revoked = await client.post(
+        decision, headers=admin, json={"decision": "revoke", "note": "停业"}
+    )
+    assert revoked.status_code == 200
+    assert (await scan(client, merchant["code"]))["status"] == "revoked"
+    assert "已撤销" in (await client.get(f"/m/{merchant['code']}")).text
+    citizen, *_ = await bound_citizen(client, login)
+    late = await client.post(
+        f"/api/v1/merchant-codes/{merchant['code']}/complaints",
+        headers=citizen,
+        json={"content": "菜品分量不足"},
+    )
+    assert late.status_code == 409
+
+
+async def test_a_new_record_of_the_subject_reaches_the_plate(client, login, runtime):
+    from infra.cache import invalidate_subjects
+    from tests.helpers import make_record
+
+    _, merchant = await active_merchant(client, login)
+    before = await scan(client, merchant["code"])
+    shop = await Merchant.get(id=merchant["id"])
+    record = await make_record(shop.subject_id, title="行政处罚：超范围经营")
+    # What the importer does after writing records: drop the subjects' cached views.
+    await invalidate_subjects(runtime.redis, runtime.keys, {shop.subject_id})
+    after = await scan(client, merchant["code"])
+    assert after["level"]["score"] == before["level"]["score"] - 60
+    assert [r["id"] for r in after["records"]] == [record.id]
+    page = await client.get(f"/m/{merchant['code']}")
+    assert "行政处罚：超范围经营" in page.text
