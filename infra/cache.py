@@ -87,6 +87,15 @@ class Keys:
         return f"{self.prefix}idv:{verify_id}"
 
     @property
+    def wechat_access_token(self) -> str:
+        """Shared by every worker of the deployment (WeChat allows one valid token per appid)."""
+        return f"{self.prefix}wechat:access_token"
+
+    @property
+    def wechat_access_token_lock(self) -> str:
+        return f"{self.prefix}wechat:access_token:lock"
+
+    @property
     def audit_stream(self) -> str:
         return f"{self.prefix}audit:stream"
 

@@ -37,6 +37,7 @@ async def start_runtime(
 ) -> Runtime:
     await open_database(settings.database_url, schema, apply_migrations=apply_migrations)
     redis = make_redis(settings.redis_url)
+    keys = Keys(settings.redis_prefix)
     fake: FakeWeChat | None = None
     api_base = settings.wechat_api_base
     if settings.uses_builtin_wechat:
@@ -48,13 +49,13 @@ async def start_runtime(
         appid=settings.wechat_appid,
         secret=settings.wechat_secret,
         redis=redis,
-        key_prefix=settings.redis_prefix,
+        keys=keys,
         timeout=settings.wechat_timeout_seconds,
     )
     return Runtime(
         settings=settings,
         redis=redis,
-        keys=Keys(settings.redis_prefix),
+        keys=keys,
         cipher=cipher_from_settings(settings),
         wechat=wechat,
         fake_wechat=fake,

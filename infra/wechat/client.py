@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from infra.cache import Keys
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.lock import Lock
@@ -136,7 +138,7 @@ class WeChatClient:
         appid: str,
         secret: str,
         redis: Redis,
-        key_prefix: str = "",
+        keys: Keys = Keys(""),  # frozen: one shared default is safe
         timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -144,8 +146,8 @@ class WeChatClient:
         self._secret = secret
         self._redis = redis
         self._timeout = timeout
-        self._token_key = f"{key_prefix}wechat:access_token"
-        self._lock_key = f"{key_prefix}wechat:access_token:lock"
+        self._token_key = keys.wechat_access_token
+        self._lock_key = keys.wechat_access_token_lock
         # The lock outlives one stable_token call (with margin) so a crashed holder frees it.
         self._lock_ms = int((timeout * 2 + 1) * 1000)
         self._http = httpx.AsyncClient(

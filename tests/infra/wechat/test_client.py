@@ -13,6 +13,7 @@ import pytest
 from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 
+from infra.cache import Keys
 from infra.wechat.client import (
     CodeSession,
     WeChatClient,
@@ -69,7 +70,7 @@ def make_client(fake: FakeWeChat, redis: FakeRedis, **kwargs: object) -> WeChatC
         appid=fake.appid,
         secret=fake.secret,
         redis=redis,
-        key_prefix="t:",
+        keys=Keys("t:"),
         **kwargs,  # type: ignore[arg-type]
     )
 
