@@ -4,7 +4,7 @@ are `Keys.credit_code`, `Keys.staff_venues` and `Keys.incentive_used`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 
 class CodeRecord:
@@ -31,10 +31,9 @@ def encode_venues(venue_ids: Iterable[str]) -> str:
     return VENUE_SEPARATOR.join(venue_ids)
 
 
-def decode_venues(raw: bytes, known: Iterable[str]) -> list[str]:
+def decode_venues(raw: bytes, known: Container[str]) -> list[str]:
     """The cached ids still configured (a venue removed from config is no longer staffed)."""
-    known_ids = set(known)
-    return [v for v in raw.decode().split(VENUE_SEPARATOR) if v in known_ids]
+    return [v for v in raw.decode().split(VENUE_SEPARATOR) if v in known]
 
 
 # What a holder redeemed today, for the scan's "already had it today": a hash under

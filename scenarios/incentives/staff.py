@@ -1,7 +1,7 @@
 """Venue staff: who works at which venue (assigned by an admin), cached in Redis for the scan.
 
-The cached list's encoding is `venue_list` in scenarios/incentives/redis_formats.py, which the
-verify script reads too."""
+The cached list's encoding is `encode_venues` in scenarios/incentives/redis_formats.py, which
+the verify script reads too."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """`POST /api/v1/scan/verify`: a staff member checks a scanned credit code at their venue.
 
 One Redis round trip: the staff member's session and cached venues, the code's issuance record
-and what the holder already redeemed today, read by one script rendered from the formats' owners
-(`SessionHash`, `CodeRecord`, `venue_list`, `Keys`). When the caller's venue is known beforehand
-(asked for, or this worker saw the user's only venue before) and everything checks out, the
-script also appends the audit entry (user and subject ids spliced into an `AuditTemplate`);
-otherwise Python appends it after its own checks (a second round trip).
+and what the holder already redeemed today, read by one script rendered from the formats'
+owners (`SessionHash`, `CodeRecord`, `VENUE_SEPARATOR`, `Keys`). When the caller's venue is
+known beforehand (asked for, or this worker saw the user's only venue before) and everything
+checks out, the script also appends the audit entry (user and subject ids spliced into an
+`AuditTemplate`); otherwise Python appends it after its own checks (a second round trip).
 """
 
 from __future__ import annotations
@@ -95,9 +95,7 @@ async def verify_scan(
         guess = _ONLY_VENUE.get(_user_hint(session_key))
     head = middle = tail = ""
     if guess is not None:
-        head, middle, tail = _audit_template(known[guess], channel).render_open(
-            None, None, code.nonce
-        )
+        head, middle, tail = _audit_template(guess, channel).render_open(None, None, code.nonce)
     used_before, used_after = rt.keys.incentive_used_around(day.isoformat())
     read, append = _scan_scripts(rt)
     result = await read(
@@ -123,7 +121,7 @@ async def verify_scan(
     venue = _pick_venue(venues, venue_id)
     holder = await resolve_holder(rt, token, code, list(result[5:11]), now, token_digest)
     if not int(result[11]):
-        entry = _audit_template(venue, channel).render(user_id, holder.subject_id, code.nonce)
+        entry = _audit_template(venue.id, channel).render(user_id, holder.subject_id, code.nonce)
         await append(keys=[rt.keys.audit_stream], args=[entry])  # what audit.append() sends
     if venue_id is None and len(venues) == 1:
         _remember_only_venue(session_key, user_id, venue.id)
@@ -232,8 +230,9 @@ _USER_MARK, _SUBJECT_MARK, _NONCE_MARK = "-911911911", "-922922922", "NONCE-MARK
 
 
 @lru_cache(maxsize=256)  # venues x channels: small and fixed
-def _audit_template(venue: Venue, channel: str) -> AuditTemplate:
+def _audit_template(venue_id: str, channel: str) -> AuditTemplate:
     """The staff check's audit entry; its markers: the staff user, the holder, the nonce."""
+    venue = default_programmes().venues[venue_id]
     return AuditTemplate(
         AuditEvent(
             action="credit.read", actor_kind="staff", actor_role=STAFF_ROLE,
