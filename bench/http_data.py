@@ -20,10 +20,14 @@ from typing import Any
 import asyncpg
 from stdnum.cn import ric, uscc
 
-from credit.calendar_dates import add_months, today
-from credit.identity import CONSENT_PURPOSE, CONSENT_TEXT
-from credit.lookup import ID_NUMBER_FIELD
-from server.security.crypto import FieldCipher
+from bench.harness.project import (
+    CONSENT_PURPOSE,
+    CONSENT_TEXT,
+    ID_NUMBER_FIELD,
+    FieldCipher,
+    add_months,
+    today,
+)
 
 PERSON_SHARE = 0.70
 ENTERPRISE_SHARE = 0.20  # the rest are individual businesses

@@ -124,21 +124,21 @@ def generate(path: Path, rows: int, subjects: int, seed: int = 20261125) -> None
 
 
 async def _pg_admin(sql: str) -> None:
-    import asyncpg
+    from bench.harness.database import admin
 
-    conn = await asyncpg.connect(PG_ADMIN_DSN.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    await admin(sql, PG_ADMIN_DSN.replace("postgres://", "postgresql://", 1))
 
 
 async def child(backend: str, file: Path, workdir: Path, batch_size: int) -> dict[str, object]:
     """Import into a fresh database of `backend`, twice; returns the figures."""
-    from credit.ingest import import_file
-    from server.cache import Keys, make_redis
-    from server.db import close_database, open_database
-    from server.security.crypto import FieldCipher
+    from bench.harness.project import (
+        FieldCipher,
+        Keys,
+        close_database,
+        import_file,
+        make_redis,
+        open_database,
+    )
 
     tag = secrets.token_hex(4)
     if backend == "sqlite":
