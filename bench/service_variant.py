@@ -21,9 +21,11 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sanic import Sanic
+from bench.ceiling_app import serve
 
 if TYPE_CHECKING:
+    from sanic import Sanic
+
     from bench.harness.project import Settings
 
 log = logging.getLogger("bench.service_variant")
@@ -100,16 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.run(migrate(settings))
     log.warning("diagnosis variant of the service: %s", ", ".join(names) or "(none)")
     loader = AppLoader(factory=partial(create_app, settings, names))
-    app = loader.load()
-    app.prepare(
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        single_process=settings.workers == 1,
-        access_log=settings.access_log,
-        motd=False,
-    )
-    Sanic.serve(primary=app, app_loader=loader)
+    serve(loader, settings.host, settings.port, settings.workers, access_log=settings.access_log)
     return 0
 
 
