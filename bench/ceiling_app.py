@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json
+
+if TYPE_CHECKING:
+    from sanic.worker.loader import AppLoader
 
 
 def create_app() -> Sanic:
@@ -33,18 +37,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    loader = AppLoader(factory=create_app)
+    serve(AppLoader(factory=create_app), args.host, args.port, args.workers, access_log=False)
+    return 0
+
+
+def serve(loader: AppLoader, host: str, port: int, workers: int, *, access_log: bool) -> None:
+    """As `python -m server serve` serves (bench/service_variant.py too): one loader, `workers`
+    processes, or this one alone."""
     app = loader.load()
     app.prepare(
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        single_process=args.workers == 1,
-        access_log=False,
+        host=host,
+        port=port,
+        workers=workers,
+        single_process=workers == 1,
+        access_log=access_log,
         motd=False,
     )
     Sanic.serve(primary=app, app_loader=loader)
-    return 0
 
 
 if __name__ == "__main__":

@@ -12,18 +12,22 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 from stdnum.cn import ric, uscc
 
-from credit.calendar_dates import add_months, today
-from credit.identity import CONSENT_PURPOSE, CONSENT_TEXT
-from credit.lookup import ID_NUMBER_FIELD
-from server.security.crypto import FieldCipher
+from bench.harness.project import (
+    CONSENT_PURPOSE,
+    CONSENT_TEXT,
+    ID_NUMBER_FIELD,
+    FieldCipher,
+    add_months,
+    today,
+)
 
 PERSON_SHARE = 0.70
 ENTERPRISE_SHARE = 0.20  # the rest are individual businesses
@@ -220,83 +224,105 @@ def _authorities() -> list[tuple[str, str]]:
     return [(name, make_uscc("11", "152900", 7_000 + n)) for n, name in enumerate(AUTHORITY_NAMES)]
 
 
+# A record's fields between its kind and its document number (see _RecordDraws.record).
+Drawn = tuple[str, str, str | None, date | None, date | None, str, bool, str]
+
+
+class _RecordDraws:
+    """One record at a time from `rng`, always in the same order of draws, so that a seed gives
+    the same records."""
+
+    def __init__(self, rng: random.Random, windows: Windows, on: date, now: datetime) -> None:
+        self.rnd, self.windows, self.on, self.now = rng.random, windows, on, now
+        self.authorities = _authorities()
+        self.days = [on - timedelta(days=d) for d in range(HISTORY_DAYS + 1)]
+        self.penalty_details = [
+            json.dumps(
+                {"处罚内容": f"罚款人民币{amount}元", "罚款金额（万元）": f"{amount / 10000:.2f}"},
+                ensure_ascii=False,
+            )
+            for amount in (200, 500, 1000, 2000, 5000, 10000, 30000, 50000)
+        ]
+        self.honour_details = [json.dumps({"title": t}, ensure_ascii=False) for t in HONOUR_TITLES]
+        self.licence_details = json.dumps({"许可类别": "普通"}, ensure_ascii=False)
+
+    def record(self, record_id: int, subject_id: int, is_person: bool) -> tuple[Any, ...]:
+        rnd, now = self.rnd, self.now
+        table = PERSON_TYPES if is_person else ORG_TYPES
+        draw = rnd()
+        kind = next(name for name, upto in table if draw < upto)
+        authority, authority_uscc = self.authorities[int(rnd() * len(self.authorities))]
+        decided = self.days[int(rnd() * HISTORY_DAYS)]
+        drawn = self.by_kind[kind](self, decided)
+        record_class, title, severity, min_until, max_until, status, shared, details = drawn
+        if status == "published" and rnd() < 0.02 and kind != "penalty":
+            status = "revoked"
+        document_no = f"阿{kind[:3].upper()}〔{decided.year}〕{record_id}号"
+        return (
+            record_id, subject_id, record_class, kind, title, severity, decided, min_until,
+            max_until, status, shared, "platform", authority, authority_uscc, authority,
+            authority_uscc, document_no, f"{kind}|BENCH-{record_id}|{authority_uscc}",
+            f"{record_id:064x}", details, now, now,
+        )  # fmt: skip
+
+    def _penalty(self, decided: date) -> Drawn:
+        rnd = self.rnd
+        draw = rnd()
+        severity = "minor" if draw < 0.4 else "general" if draw < 0.85 else "serious"
+        record_class = "serious_dishonesty" if severity == "serious" else "general_dishonesty"
+        low, high = self.windows.months[severity]
+        min_until, max_until = add_months(decided, low), add_months(decided, high)
+        title = "行政处罚：" + PENALTY_TITLES[int(rnd() * len(PENALTY_TITLES))]
+        details = self.penalty_details[int(rnd() * len(self.penalty_details))]
+        draw = rnd()
+        status, shared = "published", True
+        if max_until < self.on:
+            status = "expired"
+        elif draw < 0.07:
+            status, shared = "repaired", False
+        elif draw < 0.10:
+            status = "under_objection"
+        elif draw < 0.12:
+            status = "revoked"
+        return record_class, title, severity, min_until, max_until, status, shared, details
+
+    def _licence(self, decided: date) -> Drawn:
+        title = "行政许可：" + LICENCE_TITLES[int(self.rnd() * len(LICENCE_TITLES))]
+        max_until, status = None, "published"
+        if self.rnd() < 0.4:  # a dated licence; the rest are 长期 (shown until revoked)
+            max_until = add_months(decided, 12 * (1 + int(self.rnd() * 5)))
+            if max_until < self.on:
+                status = "expired"
+        return "basic", title, None, None, max_until, status, True, self.licence_details
+
+    def _red_list(self, decided: date) -> Drawn:
+        title = "守信激励对象：" + RED_LIST_TITLES[int(self.rnd() * len(RED_LIST_TITLES))]
+        max_until = add_months(decided, 36)
+        status = "expired" if max_until < self.on else "published"
+        return "positive", title, None, None, max_until, status, True, "{}"
+
+    def _honour(self, decided: date) -> Drawn:
+        which = int(self.rnd() * len(HONOUR_TITLES))
+        title = "荣誉称号：" + HONOUR_TITLES[which]
+        return "positive", title, None, None, None, "published", True, self.honour_details[which]
+
+    by_kind: ClassVar[dict[str, Callable[[_RecordDraws, date], Drawn]]] = {
+        "penalty": _penalty, "licence": _licence, "red_list": _red_list, "honour": _honour,
+    }  # fmt: skip
+
+
 def record_chunks(
     plan: DataPlan, windows: Windows, now: datetime, on: date
 ) -> Iterator[list[tuple[Any, ...]]]:
     """Records 1..R in chunks; each subject's share follows RECORD_WEIGHT."""
     rng = random.Random(plan.seed + 1)
-    rnd = rng.random
     weights = [RECORD_WEIGHT[plan.kind_of(s)] for s in range(1, plan.subjects + 1)]
     owners = rng.choices(range(1, plan.subjects + 1), weights=weights, k=plan.records)
-    authorities = _authorities()
-    days = [on - timedelta(days=d) for d in range(HISTORY_DAYS + 1)]
-    penalty_details = [
-        json.dumps(
-            {"处罚内容": f"罚款人民币{amount}元", "罚款金额（万元）": f"{amount / 10000:.2f}"},
-            ensure_ascii=False,
-        )
-        for amount in (200, 500, 1000, 2000, 5000, 10000, 30000, 50000)
-    ]
-    honour_details = [json.dumps({"title": t}, ensure_ascii=False) for t in HONOUR_TITLES]
-    licence_details = json.dumps({"许可类别": "普通"}, ensure_ascii=False)
+    draws = _RecordDraws(rng, windows, on, now)
     persons = plan.persons
     chunk: list[tuple[Any, ...]] = []
     for record_id, subject_id in enumerate(owners, start=1):
-        table = PERSON_TYPES if subject_id <= persons else ORG_TYPES
-        draw = rnd()
-        kind = next(name for name, upto in table if draw < upto)
-        authority, authority_uscc = authorities[int(rnd() * len(authorities))]
-        decided = days[int(rnd() * HISTORY_DAYS)]
-        severity: str | None = None
-        min_until: date | None = None
-        max_until: date | None = None
-        status, shared = "published", True
-        if kind == "penalty":
-            draw = rnd()
-            severity = "minor" if draw < 0.4 else "general" if draw < 0.85 else "serious"
-            record_class = "serious_dishonesty" if severity == "serious" else "general_dishonesty"
-            low, high = windows.months[severity]
-            min_until, max_until = add_months(decided, low), add_months(decided, high)
-            title = "行政处罚：" + PENALTY_TITLES[int(rnd() * len(PENALTY_TITLES))]
-            details = penalty_details[int(rnd() * len(penalty_details))]
-            draw = rnd()
-            if max_until < on:
-                status = "expired"
-            elif draw < 0.07:
-                status, shared = "repaired", False
-            elif draw < 0.10:
-                status = "under_objection"
-            elif draw < 0.12:
-                status = "revoked"
-        elif kind == "licence":
-            record_class = "basic"
-            title = "行政许可：" + LICENCE_TITLES[int(rnd() * len(LICENCE_TITLES))]
-            details = licence_details
-            if rnd() < 0.4:  # a dated licence; the rest are 长期 (shown until revoked)
-                max_until = add_months(decided, 12 * (1 + int(rnd() * 5)))
-                if max_until < on:
-                    status = "expired"
-        elif kind == "red_list":
-            record_class = "positive"
-            title = "守信激励对象：" + RED_LIST_TITLES[int(rnd() * len(RED_LIST_TITLES))]
-            details = "{}"
-            max_until = add_months(decided, 36)
-            if max_until < on:
-                status = "expired"
-        else:
-            record_class = "positive"
-            which = int(rnd() * len(HONOUR_TITLES))
-            title = "荣誉称号：" + HONOUR_TITLES[which]
-            details = honour_details[which]
-        if status == "published" and rnd() < 0.02 and kind != "penalty":
-            status = "revoked"
-        document_no = f"阿{kind[:3].upper()}〔{decided.year}〕{record_id}号"
-        chunk.append((
-            record_id, subject_id, record_class, kind, title, severity, decided, min_until,
-            max_until, status, shared, "platform", authority, authority_uscc, authority,
-            authority_uscc, document_no, f"{kind}|BENCH-{record_id}|{authority_uscc}",
-            f"{record_id:064x}", details, now, now,
-        ))  # fmt: skip
+        chunk.append(draws.record(record_id, subject_id, subject_id <= persons))
         if len(chunk) >= CHUNK:
             yield chunk
             chunk = []

@@ -58,10 +58,8 @@ def _id_number(rng: random.Random) -> str:
     return first17 + ric.calc_check_digit(first17 + "0")
 
 
-def generate(path: Path, rows: int, subjects: int, seed: int = 20261125) -> None:
-    """A penalty file in the platform's format: valid codes, ~`subjects` distinct subjects
-    (85% enterprises, 10% individual businesses, 5% natural persons)."""
-    rng = random.Random(seed)
+def _people(rng: random.Random, subjects: int) -> list[tuple[str, str, str, str, str]]:
+    """(category, name, USCC, ID number, representative) of each subject."""
     people = []
     for i in range(subjects):
         roll = rng.random()
@@ -75,6 +73,14 @@ def generate(path: Path, rows: int, subjects: int, seed: int = 20261125) -> None
             )
         else:
             people.append(("自然人", f"测试{i:05d}", "", _id_number(rng), ""))
+    return people
+
+
+def generate(path: Path, rows: int, subjects: int, seed: int = 20261125) -> None:
+    """A penalty file in the platform's format: valid codes, ~`subjects` distinct subjects
+    (85% enterprises, 10% individual businesses, 5% natural persons)."""
+    rng = random.Random(seed)
+    people = _people(rng, subjects)
     header = (
         "行政相对人名称,行政相对人类别,行政相对人代码_1(统一社会信用代码),"
         "行政相对人代码_2(工商注册号),法定代表人,证件类型,证件号码,行政处罚决定书文号,违法行为类型,"
@@ -124,21 +130,21 @@ def generate(path: Path, rows: int, subjects: int, seed: int = 20261125) -> None
 
 
 async def _pg_admin(sql: str) -> None:
-    import asyncpg
+    from bench.harness.database import admin
 
-    conn = await asyncpg.connect(PG_ADMIN_DSN.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    await admin(sql, PG_ADMIN_DSN.replace("postgres://", "postgresql://", 1))
 
 
 async def child(backend: str, file: Path, workdir: Path, batch_size: int) -> dict[str, object]:
     """Import into a fresh database of `backend`, twice; returns the figures."""
-    from credit.ingest import import_file
-    from server.cache import Keys, make_redis
-    from server.db import close_database, open_database
-    from server.security.crypto import FieldCipher
+    from bench.harness.project import (
+        FieldCipher,
+        Keys,
+        close_database,
+        import_file,
+        make_redis,
+        open_database,
+    )
 
     tag = secrets.token_hex(4)
     if backend == "sqlite":
@@ -212,39 +218,34 @@ def main() -> int:
             f"generated {args.rows} rows, ~{args.subjects} subjects, {size:.1f} MB "
             f"in {time.perf_counter() - started:.1f}s"
         )
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
         ok = True
         for backend in backends:
-            command = [
-                sys.executable,
-                "-m",
-                "bench.import_bench",
-                "--child",
-                backend,
-                "--file",
-                str(file),
-                "--workdir",
-                str(workdir),
-                "--batch-size",
-                str(args.batch_size),
-            ]
-            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-            if done.returncode != 0:
-                print(f"{backend}: failed\n{done.stderr[-3000:]}")
-                ok = False
-                continue
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            for label, title in (("first", "import"), ("again", "re-import (no-op)")):
-                figures = result[label]
-                print(
-                    f"{backend:8s} {title:18s} {figures['rows_per_s']:>7} rows/s  "
-                    f"({figures['seconds']}s; inserted {figures['inserted']}, "
-                    f"updated {figures['updated']}, unchanged {figures['unchanged']}, "
-                    f"rejected {figures['rejected']}, new subjects {figures['subjects']})"
-                )
-            ok = ok and result["first"]["rows_per_s"] >= TARGET
+            ok = _run_backend(backend, file, workdir, args.batch_size) and ok
         print(f"target ≥ {TARGET} rows/s: {'met' if ok else 'NOT met'}")
         return 0 if ok else 1
+
+
+def _run_backend(backend: str, file: Path, workdir: Path, batch_size: int) -> bool:
+    """One backend in a subprocess of its own; prints its figures, True if it met the target."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    command = [
+        sys.executable, "-m", "bench.import_bench", "--child", backend, "--file", str(file),
+        "--workdir", str(workdir), "--batch-size", str(batch_size),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        print(f"{backend}: failed\n{done.stderr[-3000:]}")
+        return False
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    for label, title in (("first", "import"), ("again", "re-import (no-op)")):
+        figures = result[label]
+        print(
+            f"{backend:8s} {title:18s} {figures['rows_per_s']:>7} rows/s  "
+            f"({figures['seconds']}s; inserted {figures['inserted']}, "
+            f"updated {figures['updated']}, unchanged {figures['unchanged']}, "
+            f"rejected {figures['rejected']}, new subjects {figures['subjects']})"
+        )
+    return bool(result["first"]["rows_per_s"] >= TARGET)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,14 @@ import logging
 import sys
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sanic import Sanic
+from bench.ceiling_app import serve
 
-from server.settings import Settings, SettingsError, load_settings
+if TYPE_CHECKING:
+    from sanic import Sanic
+
+    from bench.harness.project import Settings
 
 log = logging.getLogger("bench.service_variant")
 
@@ -40,15 +43,14 @@ def _idle_drainer_process(settings: Settings) -> None:
 
 
 def _no_audit_drain() -> None:
-    from server import audit
+    from bench.harness.project import patch_audit
 
     async def idle_drainer(
         redis: Any, keys: Any, stop: asyncio.Event, interval: float = 1.0
     ) -> None:
         await stop.wait()
 
-    audit.run_drainer = idle_drainer  # type: ignore[assignment]
-    audit.run_drainer_process = _idle_drainer_process  # type: ignore[assignment]
+    patch_audit(run_drainer=idle_drainer, run_drainer_process=_idle_drainer_process)
 
 
 def _no_pool_reset() -> None:
@@ -74,15 +76,15 @@ def apply(names: tuple[str, ...]) -> None:
 def create_app(settings: Settings, names: tuple[str, ...]) -> Sanic:
     """The worker-side factory: patch first, then the service's own factory."""
     apply(names)
-    from server.app import create_app as service_app
+    from bench.harness.project import service_app
 
-    return service_app(settings, migrate_on_start=False)
+    return service_app(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
     from sanic.worker.loader import AppLoader
 
-    from server.__main__ import _migrate
+    from bench.harness.project import SettingsError, load_settings, migrate
 
     names = tuple(sys.argv[1:] if argv is None else argv)
     unknown = [n for n in names if n not in VARIANTS]
@@ -97,19 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    asyncio.run(_migrate(settings))
+    asyncio.run(migrate(settings))
     log.warning("diagnosis variant of the service: %s", ", ".join(names) or "(none)")
     loader = AppLoader(factory=partial(create_app, settings, names))
-    app = loader.load()
-    app.prepare(
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        single_process=settings.workers == 1,
-        access_log=settings.access_log,
-        motd=False,
-    )
-    Sanic.serve(primary=app, app_loader=loader)
+    serve(loader, settings.host, settings.port, settings.workers, access_log=settings.access_log)
     return 0
 
 
