@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 from credit.calendar_dates import add_months, today
 from credit.identity import CONSENT_PURPOSE, CONSENT_TEXT
 from credit.ingest import import_file
-from credit.lookup import ID_NUMBER_FIELD
+from credit.models import ID_NUMBER_FIELD
+from infra.cache import Keys, make_redis
+from infra.db import close_database
+from infra.db import open_database as _open_database
+from infra.security.crypto import FieldCipher
+from infra.settings import ENV_VARS, Settings, SettingsError, load_settings
 from qr.offline_verifier import OfflineVerifier
-from server.cache import Keys, make_redis
-from server.db import close_database, open_database
-from server.security.crypto import FieldCipher
-from server.settings import ENV_VARS, Settings, SettingsError, load_settings
+from server.schema import SCHEMA
 
 if TYPE_CHECKING:
     from sanic import Sanic
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
 # The service's commands, as `python <args>`.
 SERVE = ("-m", "server", "serve")
 MIGRATE = ("-m", "server", "migrate")
-FAKE_WECHAT = ("-m", "server.wechat.fake")
+FAKE_WECHAT = ("-m", "infra.wechat.fake")
 
 # Redis keys the benches read, after the REDIS_PREFIX they give the service.
 AUDIT_STREAM = "audit:stream"
@@ -30,12 +32,18 @@ CREDIT_VIEWS = "credit:view:*"
 CREDIT_CODE_RECORDS = "ccode:*"
 
 
-def patch_audit(**replacements: Any) -> None:
-    """Replace functions of the service's audit module (bench/service_variant.py)."""
-    from server import audit
+async def open_database(database_url: str) -> None:
+    """The service's database with its whole schema, as `python -m server` opens it."""
+    await _open_database(database_url, SCHEMA)
 
-    for name, value in replacements.items():
-        setattr(audit, name, value)
+
+def patch_audit(run_drainer: Any, run_drainer_process: Any) -> None:
+    """Replace the audit drain loop and the drainer process (bench/service_variant.py)."""
+    from infra import audit
+    from server import drainer
+
+    audit.run_drainer = run_drainer
+    drainer.run_drainer_process = run_drainer_process
 
 
 def service_app(settings: Settings) -> Sanic:
