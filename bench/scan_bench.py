@@ -110,7 +110,7 @@ class Scans:
             return
         # Earlier, a fresh database that had never analysed audit_entry had the drain's
         # "last entry" query read the whole table per batch; the look-up is now bounded by
-        # the primary key (server/audit.py), and --no-analyze checks that it stays cheap.
+        # the primary key (infra/audit.py), and --no-analyze checks that it stays cheap.
         # Analysed as a running deployment's table would be, so runs compare with earlier.
         async with self.db.connect() as conn:
             await conn.execute("ANALYZE audit_entry")
