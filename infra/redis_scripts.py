@@ -17,7 +17,7 @@ import hashlib
 import weakref
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis.asyncio import Redis
@@ -37,8 +37,9 @@ class _ReplyProtocol(asyncio.Protocol):
         self.pending: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # a TCP connection's
-        self.transport = transport
+        # A TCP connection's transport: asyncio's is an asyncio.Transport; uvloop's (Sanic's loop
+        # in production) has the same methods without the base class, so no isinstance check.
+        self.transport = cast(asyncio.Transport, transport)
 
     def queue(self, command: bytes) -> None:
         """Written at the end of this loop iteration, together with the others queued in it."""
