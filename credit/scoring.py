@@ -4,7 +4,6 @@ Every point comes with the record that moved it and why, so a citizen can see th
 
 from __future__ import annotations
 
-import tomllib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any, Protocol
 
 from credit.models import Record
 from credit.publication import Audience, is_shown
-from infra.settings import CONFIG_DIR
+from infra.settings import read_config
 
 
 class ScoredRecord(Protocol):
@@ -76,8 +75,7 @@ class ScoringRules:
 
     @classmethod
     def load(cls, path: Path | None = None) -> ScoringRules:
-        with (path or CONFIG_DIR / "scoring.toml").open("rb") as handle:
-            raw = tomllib.load(handle)
+        raw = read_config("scoring.toml", path)
         grades = tuple(
             sorted((Grade(**g) for g in raw["grades"]), key=lambda g: g.min_score, reverse=True)
         )

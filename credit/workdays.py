@@ -6,7 +6,6 @@ config/holidays.toml overrides both so officials can enter a new schedule withou
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import chinese_calendar
 
-from infra.settings import CONFIG_DIR
+from infra.settings import read_config
 
 
 @dataclass(frozen=True)
@@ -25,8 +24,7 @@ class WorkdayCalendar:
 
     @classmethod
     def load(cls, path: Path | None = None) -> WorkdayCalendar:
-        with (path or CONFIG_DIR / "holidays.toml").open("rb") as handle:
-            raw = tomllib.load(handle)
+        raw = read_config("holidays.toml", path)
         fixed = set()
         for text in raw.get("fallback_fixed_holidays", []):
             month, day = text.split("-")

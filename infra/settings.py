@@ -215,11 +215,16 @@ def _coerce_env(field: str, raw: str) -> Any:
     return raw
 
 
+def read_config(name: str, path: Path | None = None) -> dict[str, Any]:
+    """A TOML file of config/ (CONFIG_DIR): the settings and the rule tables officials change."""
+    with (path or CONFIG_DIR / name).open("rb") as handle:
+        return tomllib.load(handle)
+
+
 def load_settings(env: dict[str, str] | None = None, *, resolve: bool = True) -> Settings:
     """Read config/default.toml, apply environment overrides, validate, fill keys."""
     env = dict(os.environ if env is None else env)
-    with (CONFIG_DIR / "default.toml").open("rb") as handle:
-        values: dict[str, Any] = tomllib.load(handle)
+    values = read_config("default.toml")
     for name, field in ENV_VARS.items():
         if name in env and env[name] != "":
             values[field] = _coerce_env(field, env[name])

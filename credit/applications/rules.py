@@ -5,7 +5,6 @@ application is taken, so the two never disagree."""
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -14,7 +13,7 @@ from typing import Literal
 
 from credit.applications.models import ApplicationKind
 from credit.models import Record, RecordClass, RecordStatus, RecordType
-from infra.settings import CONFIG_DIR
+from infra.settings import read_config
 
 NEGATIVE_TYPES = (RecordType.PENALTY, RecordType.BLACK_LIST)
 Channel = Literal["here", "gsxt"]
@@ -52,8 +51,7 @@ class ApplicationRules:
 
     @classmethod
     def load(cls, path: Path | None = None) -> ApplicationRules:
-        with (path or CONFIG_DIR / "applications.toml").open("rb") as handle:
-            raw = tomllib.load(handle)
+        raw = read_config("applications.toml", path)
         repair = raw["repair"]
         flag = repair.get("non_repairable_flag", {})
         return cls(

@@ -6,7 +6,6 @@ windows follow NDRC 令第36号 and are counted from the decision date.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -16,7 +15,7 @@ from typing import Any
 
 from credit.calendar_dates import add_months as _add_months
 from credit.models import Severity
-from infra.settings import CONFIG_DIR
+from infra.settings import read_config
 
 # Feeds repeat the same decision dates many times; date arithmetic is worth caching.
 add_months = lru_cache(maxsize=16384)(_add_months)
@@ -107,6 +106,4 @@ def parse_rules(data: dict[str, Any]) -> RecordRules:
 @lru_cache(maxsize=4)
 def load_rules(path: Path | None = None) -> RecordRules:
     """The rules in config/records.toml (read once per process)."""
-    path = path or CONFIG_DIR / "records.toml"
-    with path.open("rb") as handle:
-        return parse_rules(tomllib.load(handle))
+    return parse_rules(read_config("records.toml", path))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.errors import NotFound
-from infra.settings import CONFIG_DIR
+from infra.settings import read_config
 
 ID_PATTERN = re.compile(r"[a-z0-9-]{1,24}")
 VENUE_KINDS = {"scenic_area": "景区", "hotel": "酒店", "rental_provider": "租赁服务方"}
@@ -111,9 +110,7 @@ class Programmes:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Programmes:
-        path = path or CONFIG_DIR / "programmes.toml"
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
+        raw = read_config("programmes.toml", path)
         venues: dict[str, Venue] = {}
         for item in raw.get("venues", []):
             venue = Venue(

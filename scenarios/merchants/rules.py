@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from infra.settings import CONFIG_DIR
+from infra.settings import CONFIG_DIR, read_config
 
 
 @dataclass(frozen=True)
@@ -62,10 +61,8 @@ class MerchantRules:
     @classmethod
     def load(cls, config_dir: Path | None = None) -> MerchantRules:
         folder = config_dir or CONFIG_DIR
-        with (folder / "zones.toml").open("rb") as handle:
-            zones = tomllib.load(handle)["zones"]
-        with (folder / "merchants.toml").open("rb") as handle:
-            raw = tomllib.load(handle)
+        zones = read_config("zones.toml", folder / "zones.toml")["zones"]
+        raw = read_config("merchants.toml", folder / "merchants.toml")
         evaluation = raw["evaluation"]
         grades = sorted(
             (MerchantGrade(**grade) for grade in evaluation["grades"]),
