@@ -134,13 +134,13 @@ class DataPlan:
 
 @dataclass(frozen=True)
 class Windows:
-    """Publication windows in months by severity, from config/scoring.toml [publication]."""
+    """Publication windows in months by severity, from config/records.toml [publication]."""
 
     months: dict[str, tuple[int, int]]
 
     @classmethod
-    def from_scoring(cls, scoring: dict[str, Any]) -> Windows:
-        publication = scoring.get("publication", {})
+    def from_records(cls, records: dict[str, Any]) -> Windows:
+        publication = records.get("publication", {})
         months = {
             severity: (int(rule.get("min_months", 0)), int(rule["max_months"]))
             for severity, rule in publication.items()

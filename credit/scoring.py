@@ -64,6 +64,9 @@ class Level:
         }
 
 
+_SCORING_KEYS = frozenset({"base_score", "min_score", "max_score", "grades", "points", "rules"})
+
+
 @dataclass(frozen=True)
 class ScoringRules:
     base_score: int
@@ -76,6 +79,12 @@ class ScoringRules:
     @classmethod
     def load(cls, path: Path | None = None) -> ScoringRules:
         raw = read_config("scoring.toml", path)
+        unknown = sorted(set(raw) - _SCORING_KEYS)
+        if unknown:  # e.g. a second copy of a rule that lives in another file
+            raise ValueError(
+                f"config/scoring.toml: 未知的配置项 {', '.join(unknown)}"
+                "（公示期限只在 config/records.toml 的 [publication] 中配置）"
+            )
         grades = tuple(
             sorted((Grade(**g) for g in raw["grades"]), key=lambda g: g.min_score, reverse=True)
         )

@@ -92,11 +92,11 @@ class Session:
         """bench/http_data.py's data, encrypted with the service's keys; seconds per step."""
         sizes = f"{plan.subjects:,} subjects, {plan.records:,} records"
         say(f"loading {sizes}, {plan.users:,} users" if with_users else f"loading {sizes}")
-        scoring = tomllib.loads((self.workdir / "config" / "scoring.toml").read_text())
+        records = tomllib.loads((self.workdir / "config" / "records.toml").read_text())
         consent_version = str(self.config.get("identity_consent_version", "2026-01"))
         async with db.connect() as conn:
             return await load(
-                conn, plan, cipher_for(self.keys), Windows.from_scoring(scoring),
+                conn, plan, cipher_for(self.keys), Windows.from_records(records),
                 consent_version, say=say,
             )  # fmt: skip
 
