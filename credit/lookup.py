@@ -15,7 +15,7 @@ from credit.applications.rules import repair_eligibility
 from credit.calendar_dates import now_iso, seconds_until_end_of, today
 from credit.identifiers import parse_uscc, require_uscc
 from credit.models import ID_NUMBER_FIELD, Record, RecordClass, Subject, SubjectKind
-from credit.publication import Audience
+from credit.publication import Audience, objection_labels
 from credit.scoring import ScoringRules, score_subject
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
@@ -35,7 +35,10 @@ def is_repairable(record: Record, on: date) -> bool:
     return repair_eligibility(record, on).eligible
 
 
-def record_json(record: Record, on: date) -> dict[str, Any]:
+def record_json(
+    record: Record, on: date, objection: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`objection`: the record's label while an objection is open (credit.publication)."""
     return {
         "id": record.id,
         "class": str(record.record_class),
@@ -47,6 +50,7 @@ def record_json(record: Record, on: date) -> dict[str, Any]:
         "publish_until": record.publish_max_until.isoformat() if record.publish_max_until else None,
         "repairable": is_repairable(record, on),
         "source": str(record.source),
+        "objection": objection,
     }
 
 
@@ -81,8 +85,9 @@ async def build_view(
     scored = await score_subject(subject.id, audience, on, rules)
     shown = scored.shown
     grouped: dict[str, list[dict[str, Any]]] = {c.value: [] for c in RecordClass}
+    objections = await objection_labels(shown)
     for record in shown:
-        grouped[str(record.record_class)].append(record_json(record, on))
+        grouped[str(record.record_class)].append(record_json(record, on, objections.get(record.id)))
     ttl = MAX_CACHE_SECONDS
     # The view changes when a shown record leaves its window, or becomes repairable.
     ends = [r.publish_max_until for r in shown if r.publish_max_until is not None]

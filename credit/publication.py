@@ -3,20 +3,48 @@ view, the merchant plate and incentive eligibility all read."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
+from credit.applications.models import Application, ApplicationKind
+from credit.calendar_dates import SHANGHAI
 from credit.models import Record, RecordStatus
 
 Audience = Literal["self", "public"]
+OBJECTION_LABEL = "异议处理中"
+
+# A record under objection stays shown and counted wherever it was shown: objecting must never be
+# a way to hide a record (DESIGN.md §3); only the decision changes it.
+_SHOWN_STATUSES = frozenset({RecordStatus.PUBLISHED, RecordStatus.UNDER_OBJECTION})
 
 
 def is_shown(record: Record, audience: Audience, on: date) -> bool:
-    """Shown: in its publication window and not repaired, expired or revoked. The subject also
-    sees records under objection (marked so); the public sees only plain published ones."""
-    visible = {RecordStatus.PUBLISHED}
-    if audience == "self":
-        visible.add(RecordStatus.UNDER_OBJECTION)
-    if record.status not in visible or not record.shared:
+    """Shown: in its publication window and not repaired, expired or revoked (the same for the
+    subject and the public so far; `audience` is where they will differ)."""
+    if record.status not in _SHOWN_STATUSES or not record.shared:
         return False
     return record.publish_max_until is None or record.publish_max_until >= on
+
+
+async def objection_labels(records: Sequence[Record]) -> dict[int, dict[str, Any]]:
+    """record id -> its `objection` in the views ({status, label, since}) for the records under
+    objection: the open objection's status and the Shanghai date it was filed."""
+    ids = [r.id for r in records if r.status == RecordStatus.UNDER_OBJECTION]
+    if not ids:
+        return {}
+    # Without an open objection found (records marked so by hand): the label, no status or date.
+    labels: dict[int, dict[str, Any]] = {
+        record_id: {"status": None, "label": OBJECTION_LABEL, "since": None} for record_id in ids
+    }
+    open_objections = await Application.filter(
+        record_id__in=ids, kind=ApplicationKind.OBJECTION, open_key__isnull=False
+    ).only("id", "record_id", "status", "created_at")
+    for application in open_objections:
+        if application.record_id is not None:
+            labels[application.record_id] = {
+                "status": str(application.status),
+                "label": OBJECTION_LABEL,
+                "since": application.created_at.astimezone(SHANGHAI).date().isoformat(),
+            }
+    return labels

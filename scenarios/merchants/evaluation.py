@@ -11,6 +11,7 @@ from typing import Any
 from credit.calendar_dates import today
 from credit.lookup import record_json
 from credit.models import Record
+from credit.publication import objection_labels
 from credit.scoring import score_subject
 from scenarios.merchants.models import Complaint, ComplaintStatus, Merchant
 from scenarios.merchants.rules import MerchantGrade, MerchantRules, default_rules
@@ -23,6 +24,7 @@ class Evaluation:
     factors: list[dict[str, Any]]
     published: list[Record]
     upheld_complaints: int
+    objections: dict[int, dict[str, Any]]  # record id -> its label while an objection is open
 
     @property
     def level(self) -> dict[str, Any]:
@@ -57,13 +59,17 @@ async def evaluate(
     grade = rules.grade_for(score)
     if scored.level.grade == "D" and any(r.type == "black_list" for r in published):
         grade = rules.grades[-1]  # a black-listed subject's shop is never shown as trustworthy
-    return Evaluation(grade, score, factors, published, upheld)
+    return Evaluation(grade, score, factors, published, upheld, await objection_labels(published))
 
 
 def published_records_json(evaluation: Evaluation, on: date | None = None) -> list[dict[str, Any]]:
     on = on or today()
     # Repairability is for the subject's own eyes, not for consumers.
     return [
-        {k: v for k, v in record_json(record, on).items() if k != "repairable"}
+        {
+            k: v
+            for k, v in record_json(record, on, evaluation.objections.get(record.id)).items()
+            if k != "repairable"
+        }
         for record in evaluation.published
     ]

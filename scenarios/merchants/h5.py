@@ -30,6 +30,7 @@ h2{font-size:16px;margin-bottom:8px}
 .muted{color:#666;font-size:13px}
 .ok{color:#1a9850;font-weight:600}
 .warn{color:#d73027;font-weight:600}
+.objection{color:#b35806;font-size:13px;margin-top:2px}
 ul{list-style:none}
 li{border-top:1px solid #eee;padding:8px 0}
 li:first-child{border-top:0}
@@ -88,7 +89,8 @@ def render_page(view: dict[str, Any]) -> str:
     if negatives:
         items = "".join(
             f'<li><span class="warn">{escape(r["title"])}</span>'
-            f'<div class="muted">{escape(r["authority"])} · {escape(r["decided_on"])}</div></li>'
+            f'<div class="muted">{escape(r["authority"])} · {escape(r["decided_on"])}</div>'
+            f"{_objection_line(r.get('objection'))}</li>"
             for r in negatives
         )
         penalties = f"<ul>{items}</ul>"
@@ -112,6 +114,14 @@ def render_page(view: dict[str, Any]) -> str:
             f"信息更新于 {escape(view['as_of'][:16])}</footer>"
         )
     return _page(f"{merchant['name']} - 商户信用", "".join(parts))
+
+
+def _objection_line(objection: dict[str, Any] | None) -> str:
+    """A record under objection is shown as before, with this line (DESIGN.md §3)."""
+    if not objection:
+        return ""
+    since = f"（{escape(objection['since'])} 起）" if objection.get("since") else ""
+    return f'<div class="objection">{escape(objection["label"])}{since}</div>'
 
 
 def render_not_found(code: str) -> str:

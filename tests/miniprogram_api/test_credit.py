@@ -237,22 +237,28 @@ async def test_public_search_by_a_name_longer_than_a_uscc(client):
 
 
 async def test_public_lookup_shows_only_published_records_and_is_audited(client, redis, keys):
+    """Records repaired, revoked or out of their window are not shown; a record under objection
+    is, labelled (issue 10 item 1: this test hid it before, as the old rule did)."""
     enterprise = await Subject.get(uscc="91152921MA0Q8DEM0M")
-    hidden = await add_record(enterprise.id, status=RecordStatus.UNDER_OBJECTION)
+    hidden = await add_record(enterprise.id, status=RecordStatus.REVOKED, shared=False)
+    objected = await add_record(enterprise.id, status=RecordStatus.UNDER_OBJECTION)
     await invalidate_subjects(redis, keys, [enterprise.id])
     await audit.drain(redis, keys, wait=2)
     before = await AuditEntry.filter(subject_id=enterprise.id, actor_kind="public").count()
     response = await client.get("/api/v1/subjects/91152921MA0Q8DEM0M")
     assert response.status_code == 200
     body = response.json()
-    ids = {r["id"] for records in body["records"].values() for r in records}
-    assert hidden.id not in ids
+    shown = {r["id"]: r for records in body["records"].values() for r in records}
+    assert hidden.id not in shown
+    assert shown[objected.id]["status"] == "under_objection"
+    assert shown[objected.id]["objection"]["label"] == "异议处理中"
     assert body["subject"]["name"] == "阿拉善左旗驼铃餐饮有限公司"
     await audit.drain(redis, keys, wait=2)
     assert (
         await AuditEntry.filter(subject_id=enterprise.id, actor_kind="public").count() == before + 1
     )
     await hidden.delete()
+    await objected.delete()
     await invalidate_subjects(redis, keys, [enterprise.id])
 
 

@@ -115,3 +115,43 @@ async def test_a_new_record_of_the_subject_reaches_the_plate(client, login, runt
     assert [r["id"] for r in after["records"]] == [record.id]
     page = await client.get(f"/m/{merchant['code']}")
     assert "行政处罚：超范围经营" in page.text
+
+
+async def test_an_objection_never_hides_a_record_from_the_plate_or_the_public(client, login):
+    """Objecting is no way to lift a grade (issue 10 item 1): while the objection is open the
+    penalty stays on the plate, the H5 page and the public lookup, counted as before, labelled
+    异议处理中 with the objection's status and the day it was filed."""
+    from credit.calendar_dates import today
+    from credit.models import Subject
+    from tests.helpers import make_record
+
+    operator, merchant = await active_merchant(client, login)
+    subject = await Subject.get(uscc=merchant["subject"]["uscc"])
+    penalty = await make_record(subject.id)
+    before = await scan(client, merchant["code"])
+    assert [r["id"] for r in before["records"]] == [penalty.id]
+    assert before["records"][0]["objection"] is None
+
+    objected = await client.post(
+        "/api/v1/objections",
+        headers=operator,
+        json={
+            "record_id": penalty.id,
+            "reason": "处罚决定书文号与事实不符，申请更正",
+            "attachments": [],
+        },
+    )
+    assert objected.status_code == 201, objected.text
+
+    label = {"status": "submitted", "label": "异议处理中", "since": today().isoformat()}
+    after = await scan(client, merchant["code"])
+    assert after["level"] == before["level"] and after["factors"] == before["factors"]
+    assert [r["id"] for r in after["records"]] == [penalty.id]
+    assert after["records"][0]["status"] == "under_objection"
+    assert after["records"][0]["objection"] == label
+    page = await client.get(f"/m/{merchant['code']}")
+    assert "测试违法行为" in page.text and "异议处理中" in page.text
+    public = (await client.get(f"/api/v1/subjects/{subject.uscc}")).json()
+    shown = {r["id"]: r for records in public["records"].values() for r in records}
+    assert shown[penalty.id]["objection"] == label
+    assert public["level"]["score"] < 750  # the penalty still counts
