@@ -5,7 +5,7 @@ change (infra.cache.invalidate_subjects)."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from redis.asyncio import Redis
@@ -92,9 +92,9 @@ async def build_view(
     # The view changes when a shown record leaves its window, or becomes repairable.
     ends = [r.publish_max_until for r in shown if r.publish_max_until is not None]
     ends += [
-        r.publish_min_until - timedelta(days=1)
+        r.publish_min_until  # repairable from the next day on
         for r in shown
-        if r.publish_min_until is not None and r.publish_min_until > on
+        if r.publish_min_until is not None and r.publish_min_until >= on
     ]
     if ends:
         ttl = min(ttl, seconds_until_end_of(min(ends)))

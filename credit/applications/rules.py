@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -115,6 +115,15 @@ def repair_channel(record: Record, rules: ApplicationRules) -> Channel:
     return "here"
 
 
+def repair_opens_on(record: Record) -> date:
+    """The day after the minimum publication period ends (DESIGN.md §3). `publish_min_until` is
+    that period's last day: 民法典 art. 201–202, a period in months ends on the corresponding day
+    of its last month, the day it starts from not counted."""
+    if record.publish_min_until is None:
+        return record.decided_on
+    return record.publish_min_until + timedelta(days=1)
+
+
 def repair_eligibility(
     record: Record, on: date, rules: ApplicationRules | None = None, *, has_open: bool = False
 ) -> Eligibility:
@@ -134,7 +143,7 @@ def repair_eligibility(
         )
     if record.publish_max_until is not None and record.publish_max_until < on:
         return Eligibility(False, _NOT_PUBLISHED[RecordStatus.EXPIRED], None, channel)
-    earliest = record.publish_min_until or record.decided_on
+    earliest = repair_opens_on(record)
     if earliest > on:
         return Eligibility(
             False, f"最短公示期未满，{earliest.isoformat()} 起可申请信用修复", earliest, channel

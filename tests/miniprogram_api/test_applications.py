@@ -153,6 +153,28 @@ async def test_registration_without_identity_is_refused(client, login):
 # -- repair eligibility ------------------------------------------------------------------------
 
 
+async def test_repair_opens_the_day_after_the_minimum_period_ends(client, login):
+    """publish_min_until is the last day of the minimum publication period (民法典 art. 201-202):
+    on that day repair is not open yet; the next day it is (issue 10 item 4)."""
+    headers, _, subject_id, _ = await bound_citizen(client, login)
+    on = today()
+    last_day_today = await make_record(subject_id, publish_min_until=on)
+    ended_yesterday = await make_record(subject_id, publish_min_until=on - timedelta(days=1))
+    for record, eligible in ((last_day_today, False), (ended_yesterday, True)):
+        response = await client.get(
+            f"/api/v1/records/{record.id}/repair-eligibility", headers=headers
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["eligible"] is eligible
+        assert (
+            response.json()["earliest_date"]
+            == (record.publish_min_until + timedelta(days=1)).isoformat()
+        )
+    view = (await client.get("/api/v1/me/credit", headers=headers)).json()
+    repairable = {r["id"]: r["repairable"] for rs in view["records"].values() for r in rs}
+    assert repairable[last_day_today.id] is False and repairable[ended_yesterday.id] is True
+
+
 async def test_repair_eligibility_rules(client, login):
     headers, _, subject_id, _ = await bound_citizen(client, login)
     on = today()
@@ -170,8 +192,10 @@ async def test_repair_eligibility_rules(client, login):
     recent = await make_record(subject_id, decided_on=on - timedelta(days=20))
     too_early = await eligibility(recent)
     assert too_early["eligible"] is False
-    assert too_early["earliest_date"] == recent.publish_min_until.isoformat()
-    assert recent.publish_min_until.isoformat() in too_early["reason"]
+    # The day after the minimum period's last day (issue 10 item 4; it said the last day before).
+    opens = (recent.publish_min_until + timedelta(days=1)).isoformat()
+    assert too_early["earliest_date"] == opens
+    assert opens in too_early["reason"]
 
     licence = await make_record(subject_id, type="licence", record_class="basic", severity=None)
     assert (await eligibility(licence))["eligible"] is False
@@ -188,7 +212,7 @@ async def test_repair_eligibility_rules(client, login):
     assert national == {
         "eligible": True,
         "reason": "市场监管部门作出的行政处罚，请通过国家企业信用信息公示系统申请信用修复",
-        "earliest_date": market.publish_min_until.isoformat(),
+        "earliest_date": (market.publish_min_until + timedelta(days=1)).isoformat(),
         "channel": "gsxt",
     }
     refused = await repair(client, headers, market.id)
