@@ -56,14 +56,16 @@ class RecordRules:
         return severity, recognised
 
     def window(self, severity: str, decided_on: date, feed_until: date | None) -> tuple[date, date]:
-        """(publish_min_until, publish_max_until). The feed's 公示截止期 is used when given, but
-        kept inside [decided_on + min, decided_on + max]."""
+        """(publish_min_until, publish_max_until). The feed's 公示截止期 is used when given, capped
+        at decided_on + max; one earlier than the minimum is kept (publication ends when the
+        source says, DESIGN.md §3). publish_min_until stays the rule's minimum: the record is not
+        shown past publish_max_until, so repair never comes up."""
         window = self.windows[severity]
         min_until = add_months(decided_on, window.min_months)
         cap = add_months(decided_on, window.max_months)
         if feed_until is None:
             return min_until, cap
-        return min_until, max(min_until, min(feed_until, cap))
+        return min_until, min(feed_until, cap)
 
     def min_until(self, severity: str, decided_on: date) -> date:
         return add_months(decided_on, self.windows[severity].min_months)
