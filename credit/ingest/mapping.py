@@ -556,7 +556,7 @@ def map_list_entry(row: Row, line: int, ctx: MapContext) -> MappedRow:
         severity=SERIOUS if black else None,
         decided_on=listed_on,
         publish_min_until=ctx.rules.min_until(SERIOUS, listed_on) if black else None,
-        publish_max_until=removed_on,
+        publish_max_until=_list_until(black, listed_on, removed_on, ctx),
         authority=authority,
         authority_uscc=None,
         source_unit=None,
@@ -569,6 +569,16 @@ def map_list_entry(row: Row, line: int, ctx: MapContext) -> MappedRow:
         },
     )
     return MappedRow(line, subject, record, warnings)
+
+
+def _list_until(
+    black: bool, listed_on: date, removed_on: date | None, ctx: MapContext
+) -> date | None:
+    """Shown until the feed's 移出日期; a black-list entry without one at most as long as a serious
+    record (config/records.toml [publication.serious], DESIGN.md §3: at most 3 years)."""
+    if removed_on is not None or not black:
+        return removed_on
+    return ctx.rules.max_until(SERIOUS, listed_on)
 
 
 def map_honour(row: Row, line: int, ctx: MapContext) -> MappedRow:

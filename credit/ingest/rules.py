@@ -70,6 +70,9 @@ class RecordRules:
     def min_until(self, severity: str, decided_on: date) -> date:
         return add_months(decided_on, self.windows[severity].min_months)
 
+    def max_until(self, severity: str, decided_on: date) -> date:
+        return add_months(decided_on, self.windows[severity].max_months)
+
 
 def _severity(value: str, where: str) -> str:
     try:

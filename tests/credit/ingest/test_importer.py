@@ -551,7 +551,8 @@ async def test_licences_lists_and_honours_load(runtime, data_dir, tmp_path):
     assert black.record_class == RecordClass.SERIOUS_DISHONESTY
     assert black.severity == Severity.SERIOUS
     assert black.publish_min_until == date(2026, 8, 24)
-    assert black.publish_max_until is None
+    # No 移出日期: shown at most 36 months after entry (issue 10 item 4; it was None, for ever).
+    assert black.publish_max_until == date(2028, 8, 24)
     assert black.title == "黑名单：严重违法失信"
     red = records["阿信认〔2025〕301号"]
     assert red.type == RecordType.RED_LIST and red.record_class == RecordClass.POSITIVE
