@@ -15,7 +15,7 @@ from credit.applications.rules import repair_eligibility
 from credit.calendar_dates import now_iso, seconds_until_end_of, today
 from credit.identifiers import parse_uscc, require_uscc
 from credit.models import ID_NUMBER_FIELD, Record, RecordClass, Subject, SubjectKind
-from credit.publication import Audience, objection_labels
+from credit.publication import Audience, is_published_kind, objection_labels
 from credit.scoring import ScoringRules, score_subject
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
@@ -51,6 +51,7 @@ def record_json(
         "repairable": is_repairable(record, on),
         "source": str(record.source),
         "objection": objection,
+        "published": is_published_kind(record),  # False: the subject's to see only (minor)
     }
 
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from credit.applications.models import Application, ApplicationKind
 from credit.calendar_dates import SHANGHAI
+from credit.ingest.rules import RecordRules, load_rules
 from credit.models import Record, RecordStatus
 
 Audience = Literal["self", "public"]
@@ -20,11 +21,22 @@ _SHOWN_STATUSES = frozenset({RecordStatus.PUBLISHED, RecordStatus.UNDER_OBJECTIO
 
 
 def is_shown(record: Record, audience: Audience, on: date) -> bool:
-    """Shown: in its publication window and not repaired, expired or revoked (the same for the
-    subject and the public so far; `audience` is where they will differ)."""
+    """Shown: in its publication window and not repaired, expired or revoked; to the public
+    only if its severity is published at all (minor is not, by default)."""
     if record.status not in _SHOWN_STATUSES or not record.shared:
         return False
-    return record.publish_max_until is None or record.publish_max_until >= on
+    if record.publish_max_until is not None and record.publish_max_until < on:
+        return False
+    return audience == "self" or is_published_kind(record)
+
+
+def is_published_kind(record: Record, rules: RecordRules | None = None) -> bool:
+    """Whether records of this severity are published (config/records.toml, per severity):
+    an unpublished one is the subject's to see and counts for nothing."""
+    if record.severity is None:
+        return True
+    window = (rules or load_rules()).windows.get(str(record.severity))
+    return window is None or window.published
 
 
 async def objection_labels(records: Sequence[Record]) -> dict[int, dict[str, Any]]:

@@ -29,6 +29,7 @@ SEVERITY_ORDER = {MINOR: 0, GENERAL: 1, SERIOUS: 2}
 class Window:
     min_months: int
     max_months: int
+    published: bool = True  # False: shown to the subject only, counted nowhere (minor, by default)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,12 @@ def parse_rules(data: dict[str, Any]) -> RecordRules:
     windows = {}
     for severity in Severity:
         section = data["publication"][severity.value]
-        window = Window(int(section["min_months"]), int(section["max_months"]))
+        published = section.get("published", True)
+        if not isinstance(published, bool):
+            raise ValueError(
+                f"config/records.toml: publication.{severity.value}.published 须为 true 或 false"
+            )
+        window = Window(int(section["min_months"]), int(section["max_months"]), published)
         windows[severity.value] = window
         if window.min_months > window.max_months:
             raise ValueError(f"config/records.toml: publication.{severity.value} 最短期长于最长期")
