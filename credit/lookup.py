@@ -30,9 +30,9 @@ PUBLIC_KINDS = (SubjectKind.ENTERPRISE, SubjectKind.INDIVIDUAL_BUSINESS)
 MAX_CACHE_SECONDS = 3600
 
 
-def is_repairable(record: Record, on: date) -> bool:
+def is_repairable(record: Record, subject_kind: str, on: date) -> bool:
     """Eligible for repair, here or in the national system (the eligibility call says which)."""
-    return repair_eligibility(record, on).eligible
+    return repair_eligibility(record, subject_kind, on).eligible
 
 
 def record_json(
@@ -48,7 +48,6 @@ def record_json(
         "authority": record.authority,
         "status": str(record.status),
         "publish_until": record.publish_max_until.isoformat() if record.publish_max_until else None,
-        "repairable": is_repairable(record, on),
         "source": str(record.source),
         "objection": objection,
         "published": is_published_kind(record),  # False: the subject's to see only (minor)
@@ -88,7 +87,9 @@ async def build_view(
     grouped: dict[str, list[dict[str, Any]]] = {c.value: [] for c in RecordClass}
     objections = await objection_labels(shown)
     for record in shown:
-        grouped[str(record.record_class)].append(record_json(record, on, objections.get(record.id)))
+        shaped = record_json(record, on, objections.get(record.id))
+        shaped["repairable"] = is_repairable(record, str(subject.kind), on)
+        grouped[str(record.record_class)].append(shaped)
     ttl = MAX_CACHE_SECONDS
     # The view changes when a shown record leaves its window, or becomes repairable.
     ends = [r.publish_max_until for r in shown if r.publish_max_until is not None]

@@ -5,6 +5,7 @@ application is taken, so the two never disagree."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -12,11 +13,16 @@ from pathlib import Path
 from typing import Literal
 
 from credit.applications.models import ApplicationKind
-from credit.models import Record, RecordClass, RecordStatus, RecordType
+from credit.models import Record, RecordClass, RecordStatus, RecordType, SubjectKind
 from infra.settings import read_config
 
 NEGATIVE_TYPES = (RecordType.PENALTY, RecordType.BLACK_LIST)
+log = logging.getLogger(__name__)
 Channel = Literal["here", "gsxt"]
+# Market entities (市场主体): the national system repairs their market-regulation penalties.
+MARKET_ENTITY_KINDS = frozenset(
+    {SubjectKind.ENTERPRISE.value, SubjectKind.INDIVIDUAL_BUSINESS.value}
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class ApplicationRules:
     due_working_days: dict[ApplicationKind, int]
     categories: dict[str, Category]
     gsxt_authority_keywords: tuple[str, ...]
+    gsxt_authority_usccs: frozenset[str]
     gsxt_url: str
     non_repairable_types: dict[str, str]
     non_repairable_flag: tuple[str, str]
@@ -63,6 +70,7 @@ class ApplicationRules:
                 for code, spec in raw["registration_categories"].items()
             },
             gsxt_authority_keywords=tuple(repair.get("gsxt_authority_keywords", [])),
+            gsxt_authority_usccs=frozenset(repair.get("gsxt_authority_usccs", [])),
             gsxt_url=repair.get("gsxt_url", ""),
             non_repairable_types=dict(repair.get("non_repairable_types", {})),
             non_repairable_flag=(flag.get("key", ""), flag.get("value", "")),
@@ -106,11 +114,20 @@ _NOT_PUBLISHED = {
 }
 
 
-def repair_channel(record: Record, rules: ApplicationRules) -> Channel:
-    """Market-regulation penalties are repaired in the national publicity system (gsxt)."""
-    if record.type == RecordType.PENALTY and any(
-        keyword in record.authority for keyword in rules.gsxt_authority_keywords
-    ):
+def repair_channel(record: Record, subject_kind: str, rules: ApplicationRules) -> Channel:
+    """A market entity's market-regulation penalty is repaired in the national enterprise credit
+    publicity system (gsxt); a natural person's never is. The authority is known by its USCC
+    (config), by words in its name only as a fallback, which is logged."""
+    if subject_kind not in MARKET_ENTITY_KINDS or record.type != RecordType.PENALTY:
+        return "here"
+    if record.authority_uscc and record.authority_uscc in rules.gsxt_authority_usccs:
+        return "gsxt"
+    if any(keyword in record.authority for keyword in rules.gsxt_authority_keywords):
+        log.info(
+            "record %s: market-regulation authority recognised by name only (%s); add its USCC "
+            "to config/applications.toml [repair] gsxt_authority_usccs",
+            record.id, record.authority,
+        )  # fmt: skip
         return "gsxt"
     return "here"
 
@@ -125,10 +142,16 @@ def repair_opens_on(record: Record) -> date:
 
 
 def repair_eligibility(
-    record: Record, on: date, rules: ApplicationRules | None = None, *, has_open: bool = False
+    record: Record,
+    subject_kind: str,
+    on: date,
+    rules: ApplicationRules | None = None,
+    *,
+    has_open: bool = False,
 ) -> Eligibility:
+    """`subject_kind`: the kind of the record's subject (the channel depends on it)."""
     rules = rules or default_rules()
-    channel = repair_channel(record, rules)
+    channel = repair_channel(record, subject_kind, rules)
     if record.type not in NEGATIVE_TYPES:
         return Eligibility(False, "该记录不是失信信息，无需修复", None, channel)
     barred = rules.non_repairable_types.get(str(record.type))

@@ -34,6 +34,7 @@ from credit.models import (
     RecordSource,
     RecordStatus,
     RecordType,
+    Subject,
 )
 from credit.workdays import default_calendar
 from infra import notifications
@@ -106,6 +107,11 @@ async def own_record(session: Session, record_id: str | int) -> Record:
     return record
 
 
+async def _subject_kind(record: Record) -> str:
+    subject = await Subject.get(id=record.subject_id).only("id", "kind")
+    return str(subject.kind)
+
+
 async def _own_application(session: Session, kind: Kind, application_id: str) -> Application:
     found = await Application.get_or_none(
         id=path_id(application_id, "申请不存在", "APPLICATION_NOT_FOUND"),
@@ -159,7 +165,8 @@ async def submit_registration(
 async def repair_eligibility_of(session: Session, record_id: str) -> dict[str, object]:
     record = await own_record(session, record_id)
     has_open = await Application.exists(open_key=_open_key(record.id))
-    return repair_eligibility(record, today(), has_open=has_open).as_dict()
+    kind = await _subject_kind(record)
+    return repair_eligibility(record, kind, today(), has_open=has_open).as_dict()
 
 
 async def submit_repair(
@@ -180,7 +187,9 @@ async def submit_repair(
         )
     record = await own_record(session, record_id)
     has_open = await Application.exists(open_key=_open_key(record.id))
-    eligibility = repair_eligibility(record, today(), rules, has_open=has_open)
+    eligibility = repair_eligibility(
+        record, await _subject_kind(record), today(), rules, has_open=has_open
+    )
     if has_open:
         raise Conflict(eligibility.reason, code="APPLICATION_EXISTS")
     if eligibility.eligible and eligibility.channel == "gsxt":

@@ -64,12 +64,8 @@ async def evaluate(
 
 def published_records_json(evaluation: Evaluation, on: date | None = None) -> list[dict[str, Any]]:
     on = on or today()
-    # Repairability is for the subject's own eyes, not for consumers.
+    # Without "repairable": that is for the subject's own eyes, not for consumers.
     return [
-        {
-            k: v
-            for k, v in record_json(record, on, evaluation.objections.get(record.id)).items()
-            if k != "repairable"
-        }
+        record_json(record, on, evaluation.objections.get(record.id))
         for record in evaluation.published
     ]

@@ -153,6 +153,35 @@ async def test_registration_without_identity_is_refused(client, login):
 # -- repair eligibility ------------------------------------------------------------------------
 
 
+async def test_a_market_entitys_market_regulation_penalty_goes_to_the_national_system(
+    client, login
+):
+    """The channel depends on the subject (issue 10 item 6): an enterprise's penalty by a
+    market-regulation authority is repaired through gsxt, here it is refused with 409."""
+    from credit.models import Subject
+    from tests.scenarios.merchants.support import active_merchant
+
+    operator, merchant = await active_merchant(client, login)
+    enterprise = await Subject.get(uscc=merchant["subject"]["uscc"])
+    market = await make_record(enterprise.id, authority="阿拉善左旗市场监督管理局")
+    national = (
+        await client.get(f"/api/v1/records/{market.id}/repair-eligibility", headers=operator)
+    ).json()
+    assert national == {
+        "eligible": True,
+        "reason": "市场监管部门作出的行政处罚，请通过国家企业信用信息公示系统申请信用修复",
+        "earliest_date": (market.publish_min_until + timedelta(days=1)).isoformat(),
+        "channel": "gsxt",
+    }
+    refused = await repair(client, operator, market.id)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "REPAIR_CHANNEL_GSXT"
+    other = await make_record(enterprise.id, authority="阿拉善左旗交通运输局")
+    assert (
+        await client.get(f"/api/v1/records/{other.id}/repair-eligibility", headers=operator)
+    ).json()["channel"] == "here"
+
+
 async def test_repair_opens_the_day_after_the_minimum_period_ends(client, login):
     """publish_min_until is the last day of the minimum publication period (民法典 art. 201-202):
     on that day repair is not open yet; the next day it is (issue 10 item 4)."""
@@ -207,17 +236,11 @@ async def test_repair_eligibility_rules(client, login):
     flagged = await eligibility(await make_record(subject_id, details={"不可修复": "是"}))
     assert flagged["eligible"] is False
 
+    # A natural person's market-regulation penalty is repaired here, never in the national
+    # enterprise system (issue 10 item 6: it was sent there by the authority's name).
     market = await make_record(subject_id, authority="阿拉善左旗市场监督管理局")
-    national = await eligibility(market)
-    assert national == {
-        "eligible": True,
-        "reason": "市场监管部门作出的行政处罚，请通过国家企业信用信息公示系统申请信用修复",
-        "earliest_date": (market.publish_min_until + timedelta(days=1)).isoformat(),
-        "channel": "gsxt",
-    }
-    refused = await repair(client, headers, market.id)
-    assert refused.status_code == 409
-    assert refused.json()["error"]["code"] == "REPAIR_CHANNEL_GSXT"
+    here = await eligibility(market)
+    assert here["eligible"] is True and here["channel"] == "here"
     early = await repair(client, headers, recent.id)
     assert early.status_code == 409 and early.json()["error"]["code"] == "REPAIR_NOT_ELIGIBLE"
     # The credit view's "repairable" flag follows the same rule.
