@@ -49,6 +49,8 @@ class ObjectionBody(BaseModel):
     record_id: StrictInt = Field(ge=1)
     reason: Annotated[Text, Field(min_length=5, max_length=2000)]
     attachments: Attachments
+    # Required when the record's objection was decided before (新的事实和理由).
+    new_facts: Annotated[Text, Field(min_length=5, max_length=2000)] | None = None
 
 
 @bp.post("/registrations")
@@ -135,6 +137,7 @@ async def submit_objection(request: Request) -> HTTPResponse:
         record_id=body.record_id,
         reason=body.reason,
         attachments=body.attachments,
+        new_facts=body.new_facts,
     )
     return json_body(receipt, status=201)
 

@@ -58,6 +58,9 @@ class Application(Model):
     category = fields.CharField(max_length=30, null=True)
     title = fields.CharField(max_length=100, null=True)
     text = fields.TextField()  # registration content, or the reason of a repair or objection
+    # A second objection after a decision: its new facts, and the objection decided before.
+    new_facts = fields.TextField(null=True)
+    repeat_of = fields.BigIntField(null=True)
     moderation = fields.CharEnumField(Moderation, max_length=8, default=Moderation.PASSED)
     attachments: fields.JSONField[list[int]] = fields.JSONField(default=list)
     commitment_version = fields.CharField(max_length=20, null=True)

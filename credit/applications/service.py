@@ -212,17 +212,42 @@ async def submit_repair(
 
 
 async def submit_objection(
-    rt: Runtime, session: Session, *, record_id: int, reason: str, attachments: list[int]
+    rt: Runtime,
+    session: Session,
+    *,
+    record_id: int,
+    reason: str,
+    attachments: list[int],
+    new_facts: str | None = None,
 ) -> dict[str, Any]:
+    """A record decided on once stays decided unless the subject brings new facts: a second
+    objection without them is refused, with them it reaches the reviewer marked as a repeat (who
+    may reject it as 重复异议 without examining it again)."""
     rules = default_rules()
     record = await own_record(session, record_id)
     if await Application.exists(open_key=_open_key(record.id)):
         raise Conflict("该记录已有正在办理的申请", code="APPLICATION_EXISTS")
     if record.status != RecordStatus.PUBLISHED or not record.shared:
         raise Conflict("该记录当前未在公示，不能提出异议", code="OBJECTION_NOT_ALLOWED")
-    application = await _file_about_record(
-        rt, rules, session, Kind.OBJECTION, record, reason, attachments
+    decided = (
+        await Application.filter(
+            record_id=record.id, kind=Kind.OBJECTION, status__in=[Status.APPROVED, Status.DENIED]
+        )
+        .order_by("-id")
+        .first()
     )
+    if decided is not None and not (new_facts or "").strip():
+        raise Invalid(
+            "该记录的异议已有处理结论，再次提出异议须说明新的事实和理由",
+            code="NEW_FACTS_REQUIRED",
+            fields={"new_facts": "须说明新的事实和理由"},
+        )
+    application = await _file_about_record(
+        rt, rules, session, Kind.OBJECTION, record, reason, attachments,
+        moderated={"new_facts": new_facts} if decided is not None and new_facts else {},
+        new_facts=new_facts if decided is not None else None,
+        repeat_of=decided.id if decided is not None else None,
+    )  # fmt: skip
     await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})
     return _receipt(application)
 
@@ -235,13 +260,16 @@ async def _file_about_record(
     record: Record,
     reason: str,
     attachments: list[int],
+    *,
+    moderated: dict[str, str] | None = None,
     **values: Any,
 ) -> Application:
-    """A repair or an objection, once its own rules have passed: the reason through content
-    security, the caller's own attachments."""
+    """A repair or an objection, once its own rules have passed: the reason (and any other
+    `moderated` text) through content security, the caller's own attachments."""
     attachment_ids = await owned_upload_ids(session, attachments)
     openid = await _openid(session.user_id)
-    moderation = await moderate(rt, openid, {"reason": reason}, rules.moderation_scene)
+    texts = {"reason": reason} | (moderated or {})
+    moderation = await moderate(rt, openid, texts, rules.moderation_scene)
     return await _create(
         rules,
         session,
@@ -674,6 +702,8 @@ def _summary(application: Application) -> dict[str, Any]:
         )
     if application.kind == Kind.OBJECTION:
         shaped["outcome"] = str(application.outcome) if application.outcome else None
+        shaped["new_facts"] = application.new_facts
+        shaped["repeat_of"] = application.repeat_of  # the objection decided before, if any
     if application.kind == Kind.REPAIR:
         shaped["commitment"] = {
             "version": application.commitment_version,

@@ -446,6 +446,40 @@ async def test_objection_outcomes(client, login, decision, extra, status, shown,
     )
 
 
+async def test_a_second_objection_after_a_decision_needs_new_facts(client, login):
+    """One subject may not keep a record under objection indefinitely (issue 10 item 1): once an
+    objection is decided, another needs new facts, and the reviewer sees it is a repeat and may
+    reject it as 重复异议 without examining it again."""
+    headers, _, subject_id, _ = await bound_citizen(client, login)
+    reviewer = await login("demo-reviewer")
+    record = await make_record(subject_id)
+    first = (await objection(client, headers, record.id)).json()["id"]
+    await decide(client, reviewer, "objections", first, "accept")
+    upheld = await decide(client, reviewer, "objections", first, "deny", note="经核实，原记录无误")
+    assert upheld.status_code == 200, upheld.text
+
+    again = await objection(client, headers, record.id)
+    assert again.status_code == 422, again.text
+    assert again.json()["error"]["code"] == "NEW_FACTS_REQUIRED"
+    assert "new_facts" in again.json()["error"]["fields"]
+    assert (await Record.get(id=record.id)).status == "published"  # nothing was filed
+
+    body = {
+        "record_id": record.id,
+        "reason": "处罚决定书文号与事实不符，申请更正",
+        "new_facts": "处罚机关已于本月出具更正说明，附件为更正文书",
+    }
+    repeat = await client.post("/api/v1/objections", headers=headers, json=body)
+    assert repeat.status_code == 201, repeat.text
+    second = repeat.json()["id"]
+    detail = (await client.get(f"/api/v1/admin/objections/{second}", headers=reviewer)).json()
+    assert detail["repeat_of"] == first and detail["new_facts"] == body["new_facts"]
+    rejected = await decide(client, reviewer, "objections", second, "reject", note="重复异议")
+    assert rejected.status_code == 200, rejected.text
+    assert rejected.json()["status"] == "rejected"
+    assert (await Record.get(id=record.id)).status == "published"
+
+
 async def test_objection_approval_needs_an_outcome(client, login):
     headers, _, subject_id, _ = await bound_citizen(client, login)
     reviewer = await login("demo-reviewer")
