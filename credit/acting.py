@@ -5,8 +5,7 @@ the incentives all ask the same question, so they ask it here."""
 from __future__ import annotations
 
 from credit.identifiers import require_uscc
-from credit.lookup import PUBLIC_KINDS
-from credit.models import Subject, SubjectOperator
+from credit.models import MARKET_ENTITY_KINDS, Subject, SubjectOperator
 from infra.errors import Conflict, Forbidden, NotFound
 from infra.security.sessions import Session
 
@@ -31,7 +30,7 @@ async def acting_subject(
     bound person."""
     if uscc:
         code = require_uscc(uscc, field)
-        subject = await Subject.get_or_none(uscc=code, kind__in=list(PUBLIC_KINDS))
+        subject = await Subject.get_or_none(uscc=code, kind__in=list(MARKET_ENTITY_KINDS))
         if subject is None:
             raise NotFound("未找到该企业", code="SUBJECT_NOT_FOUND")
         if not await SubjectOperator.exists(user_id=session.user_id, subject_id=subject.id):

@@ -14,7 +14,14 @@ from tortoise.expressions import Q
 from credit.applications.rules import repair_eligibility
 from credit.calendar_dates import now_iso, seconds_until_end_of, today
 from credit.identifiers import parse_uscc, require_uscc
-from credit.models import ID_NUMBER_FIELD, Record, RecordClass, Subject, SubjectKind
+from credit.models import (
+    ID_NUMBER_FIELD,
+    MARKET_ENTITY_KINDS,
+    Record,
+    RecordClass,
+    Subject,
+    SubjectKind,
+)
 from credit.publication import Audience, is_published_kind, objection_labels
 from credit.scoring import ScoringRules, score_subject
 from infra.audit import AuditEvent
@@ -26,7 +33,6 @@ from infra.runtime import Runtime
 from infra.security import ratelimit
 from infra.security.crypto import FieldCipher, mask_id_number, mask_name
 
-PUBLIC_KINDS = (SubjectKind.ENTERPRISE, SubjectKind.INDIVIDUAL_BUSINESS)
 MAX_CACHE_SECONDS = 3600
 
 
@@ -151,7 +157,7 @@ async def search_public_subjects(
     await _count_public_request(rt, client)
     text = normalise_query(q)
     after = cursor_id(cursor) or 0
-    query = Subject.filter(kind__in=list(PUBLIC_KINDS), id__gt=after)
+    query = Subject.filter(kind__in=list(MARKET_ENTITY_KINDS), id__gt=after)
     uscc = parse_uscc(text)
     query = query.filter(
         Q(uscc=uscc[0]) | Q(name__icontains=text) if uscc else Q(name__icontains=text)
@@ -187,7 +193,7 @@ async def _count_public_request(rt: Runtime, client: str) -> None:
 
 async def public_subject_id(uscc: str) -> int:
     code = require_uscc(uscc, "uscc")
-    subject = await Subject.get_or_none(uscc=code, kind__in=list(PUBLIC_KINDS))
+    subject = await Subject.get_or_none(uscc=code, kind__in=list(MARKET_ENTITY_KINDS))
     if subject is None:
         raise NotFound("未找到该企业", code="SUBJECT_NOT_FOUND")
     return int(subject.id)

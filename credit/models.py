@@ -18,6 +18,11 @@ class SubjectKind(StrEnum):
     AGENCY = "agency"
 
 
+# 市场主体: their published records are public, they run the shops, and their market-regulation
+# penalties are repaired in the national enterprise system. Natural persons never are any of it.
+MARKET_ENTITY_KINDS = (SubjectKind.ENTERPRISE, SubjectKind.INDIVIDUAL_BUSINESS)
+
+
 class RecordClass(StrEnum):
     BASIC = "basic"
     POSITIVE = "positive"

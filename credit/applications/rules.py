@@ -13,16 +13,12 @@ from pathlib import Path
 from typing import Literal
 
 from credit.applications.models import ApplicationKind
-from credit.models import Record, RecordClass, RecordStatus, RecordType, SubjectKind
+from credit.models import MARKET_ENTITY_KINDS, Record, RecordClass, RecordStatus, RecordType
 from infra.settings import read_config
 
 NEGATIVE_TYPES = (RecordType.PENALTY, RecordType.BLACK_LIST)
 log = logging.getLogger(__name__)
 Channel = Literal["here", "gsxt"]
-# Market entities (市场主体): the national system repairs their market-regulation penalties.
-MARKET_ENTITY_KINDS = frozenset(
-    {SubjectKind.ENTERPRISE.value, SubjectKind.INDIVIDUAL_BUSINESS.value}
-)
 
 
 @dataclass(frozen=True)

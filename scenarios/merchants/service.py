@@ -18,8 +18,7 @@ from tortoise.transactions import in_transaction
 
 from credit.calendar_dates import shanghai_iso, today
 from credit.identifiers import require_uscc
-from credit.lookup import PUBLIC_KINDS
-from credit.models import Subject, SubjectOperator
+from credit.models import MARKET_ENTITY_KINDS, Subject, SubjectOperator
 from infra.cache import as_bytes
 from infra.errors import (
     ApiError,
@@ -102,7 +101,7 @@ async def register(
     if fields:
         raise Invalid("商户信息有误", fields=fields)
     subject = await Subject.get_or_none(
-        uscc=require_uscc(uscc, "uscc"), kind__in=list(PUBLIC_KINDS)
+        uscc=require_uscc(uscc, "uscc"), kind__in=list(MARKET_ENTITY_KINDS)
     )
     if subject is None:
         raise Invalid(
