@@ -48,10 +48,17 @@ async def test_tampering_breaks_the_chain(runtime, redis, keys):
 
 async def test_an_interrupted_drain_never_writes_an_entry_twice(runtime, redis, keys):
     await audit.drain(redis, keys, wait=2)
-    await audit.append(redis, keys, event(60))
-    items = await redis.xrange(keys.audit_stream)
-    # The writer died after the insert and before the stream delete:
-    await audit._write_batch(items)
+    # This test is the writer, so it holds the writers' lock (without it, the app's own drainer
+    # could write the same entries at the same time, as no real writer can).
+    lock = redis.lock(keys.audit_lock, timeout=30, blocking_timeout=5, thread_local=False)
+    assert await lock.acquire()
+    try:
+        await audit.append(redis, keys, event(60))
+        items = await redis.xrange(keys.audit_stream)
+        # The writer died after the insert and before the stream delete:
+        await audit._write_batch(items)
+    finally:
+        await lock.release()
     assert await audit.drain(redis, keys, wait=2) == 0
     assert await AuditEntry.filter(subject_id=999_060).count() == 1
     assert await redis.xlen(keys.audit_stream) == 0
