@@ -17,6 +17,7 @@ from credit.identifiers import parse_uscc, require_uscc
 from credit.models import (
     ID_NUMBER_FIELD,
     MARKET_ENTITY_KINDS,
+    SEVERITY_LABELS,
     Record,
     RecordClass,
     Subject,
@@ -56,6 +57,8 @@ def record_json(
         "publish_until": record.publish_max_until.isoformat() if record.publish_max_until else None,
         "source": str(record.source),
         "objection": objection,
+        "severity": str(record.severity) if record.severity else None,
+        "severity_label": SEVERITY_LABELS[record.severity] if record.severity else None,
         "published": is_published_kind(record),  # False: the subject's to see only (minor)
     }
 

@@ -46,6 +46,9 @@ class Severity(StrEnum):
     SERIOUS = "serious"
 
 
+SEVERITY_LABELS = {Severity.MINOR: "轻微", Severity.GENERAL: "一般", Severity.SERIOUS: "严重"}
+
+
 class RecordStatus(StrEnum):
     PUBLISHED = "published"
     REPAIRED = "repaired"

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from credit.applications.models import Application, ApplicationKind
 from credit.calendar_dates import SHANGHAI
 from credit.ingest.rules import RecordRules, load_rules
-from credit.models import Record, RecordStatus
+from credit.models import Record, RecordClass, RecordStatus, RecordType
 
 Audience = Literal["self", "public"]
 OBJECTION_LABEL = "异议处理中"
@@ -31,10 +31,12 @@ def is_shown(record: Record, audience: Audience, on: date) -> bool:
 
 
 def is_published_kind(record: Record, rules: RecordRules | None = None) -> bool:
-    """Whether records of this severity are published (config/records.toml, per severity):
-    an unpublished one is the subject's to see and counts for nothing."""
+    """Whether records of this kind are published (config/records.toml, per severity; a penalty
+    that is not a dishonesty record never is): an unpublished one is the subject's to see and
+    counts for nothing."""
     if record.severity is None:
-        return True
+        # A penalty outside dishonesty (不予处罚, 责令改正 alone) is its subject's to see only.
+        return not (record.type == RecordType.PENALTY and record.record_class == RecordClass.BASIC)
     window = (rules or load_rules()).windows.get(str(record.severity))
     return window is None or window.published
 

@@ -110,8 +110,10 @@ class ScoringRules:
         rule: dict[str, Any] | None = self.points.get(record.type)
         if rule is None:
             return None
-        if "points" not in rule:  # per severity, e.g. penalties
-            by_severity: dict[str, Any] | None = rule.get(record.severity or "general")
+        if "points" not in rule:  # per severity, e.g. penalties; none: not dishonesty
+            by_severity: dict[str, Any] | None = (
+                rule.get(record.severity) if record.severity else None
+            )
             return by_severity
         return rule
 

@@ -35,8 +35,8 @@ from credit.ingest.fields import (
     region_of,
     required,
 )
-from credit.ingest.rules import GENERAL, MINOR, SERIOUS, RecordRules
-from credit.models import RecordClass, RecordType, SubjectKind
+from credit.ingest.rules import SERIOUS, RecordRules
+from credit.models import SEVERITY_LABELS, RecordClass, RecordType, Severity, SubjectKind
 
 LEGAL_REP_ID_FIELD = "subject.legal_representative_id"
 
@@ -61,7 +61,8 @@ SUBJECT_KINDS = {
 }
 LICENCE_CATEGORIES = frozenset({"普通", "特许", "认可", "核准", "登记", "其他"})
 LIST_TYPES = {"红名单": RED_LIST, "黑名单": BLACK_LIST}
-SEVERITY_LABELS = {MINOR: "轻微", GENERAL: "一般", SERIOUS: "严重"}
+# Titles of the penalty rows that are not dishonesty records (PenaltyClass.reason -> title).
+_PENALTY_TITLES = {"不予处罚": "不予行政处罚", "仅责令改正": "责令改正"}
 
 
 @dataclass(slots=True)
@@ -407,13 +408,22 @@ def map_penalty(row: Row, line: int, ctx: MapContext) -> MappedRow:
         row["数据来源单位统一社会信用代码"], "数据来源单位统一社会信用代码", warnings
     )
 
-    severity, recognised = ctx.rules.penalty_severity(category, fine)
-    if not recognised:
-        warnings.append(f"未识别的处罚类别“{category}”，按{SEVERITY_LABELS[severity]}失信处理")
+    classified = ctx.rules.classify_penalty(category, row["处罚内容"], fine, subject.kind)
+    severity = classified.severity
+    if severity is not None and not classified.recognised:
+        warnings.append(
+            f"未识别的处罚类别“{category}”，按{SEVERITY_LABELS[Severity(severity)]}失信处理"
+        )
     if "罚款" in category and fine is None:
         warnings.append("处罚类别含罚款但罚款金额为空")
-    publish_min, publish_max = ctx.rules.window(severity, decided_on, feed_until)
-    record_class = SERIOUS_DISHONESTY if severity == SERIOUS else GENERAL_DISHONESTY
+    if severity is None:
+        # Not a dishonesty record (不予处罚, 责令改正 alone): kept for its subject, no window of
+        # publication to run (it is never published); it ends when the source says, if it says.
+        publish_min, publish_max = None, feed_until
+        record_class = BASIC
+    else:
+        publish_min, publish_max = ctx.rules.window(severity, decided_on, feed_until)
+        record_class = SERIOUS_DISHONESTY if severity == SERIOUS else GENERAL_DISHONESTY
     details = {
         "违法行为类型": offence,
         "违法事实": row["违法事实"],
@@ -434,7 +444,7 @@ def map_penalty(row: Row, line: int, ctx: MapContext) -> MappedRow:
         natural_key=f"penalty|{document_no}|{authority_uscc}",
         type=PENALTY,
         record_class=record_class,
-        title=f"行政处罚：{offence}",
+        title=f"{_PENALTY_TITLES.get(classified.reason, '行政处罚')}：{offence}",
         severity=severity,
         decided_on=decided_on,
         publish_min_until=publish_min,

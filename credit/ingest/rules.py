@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from credit.calendar_dates import add_months as _add_months
-from credit.models import Severity
+from credit.models import Severity, SubjectKind
 from infra.settings import read_config
 
 # Feeds repeat the same decision dates many times; date arithmetic is worth caching.
@@ -33,6 +33,15 @@ class Window:
 
 
 @dataclass(frozen=True)
+class PenaltyClass:
+    """How a penalty row counts: `severity` None means not a dishonesty record at all."""
+
+    severity: str | None
+    recognised: bool  # a 处罚类别 keyword (or a not-dishonesty rule) matched
+    reason: str  # which rule decided, for the import's warnings and the tests
+
+
+@dataclass(frozen=True)
 class RecordRules:
     windows: dict[str, Window]
     serious_fine_wan: Decimal
@@ -40,21 +49,55 @@ class RecordRules:
     # (keyword, severity), longest keyword first so the most specific one is tried first
     severity_keywords: tuple[tuple[str, str], ...]
     long_term_dates: frozenset[date]
+    summary_categories: frozenset[str]
+    summary_fine_person_wan: Decimal
+    summary_fine_organisation_wan: Decimal
+    summary_person_kinds: frozenset[str]
+    not_dishonesty_categories: tuple[str, ...]
+    correction_keywords: tuple[str, ...]
 
-    def penalty_severity(self, category: str, fine_wan: Decimal | None) -> tuple[str, bool]:
-        """(severity, recognised): the most severe keyword found in 处罚类别; a large fine makes
-        any penalty serious. Unrecognised categories get the configured default."""
-        found: str | None = None
-        for keyword, severity in self.severity_keywords:
-            if keyword in category and (
-                found is None or SEVERITY_ORDER[severity] > SEVERITY_ORDER[found]
+    def classify_penalty(
+        self, category: str, content: str, fine_wan: Decimal | None, subject_kind: str
+    ) -> PenaltyClass:
+        """The rules of config/records.toml [penalty], in their order there."""
+        if any(word in category for word in self.not_dishonesty_categories):
+            return PenaltyClass(None, True, "不予处罚")
+        matched = [(k, s) for k, s in self.severity_keywords if k in category]
+        if not matched and fine_wan is None:
+            penalty_in_content = any(k in content for k, _ in self.severity_keywords)
+            if not penalty_in_content and any(
+                word in category or word in content for word in self.correction_keywords
             ):
-                found = severity
-        recognised = found is not None
-        severity = found if found is not None else self.default_severity
+                return PenaltyClass(None, True, "仅责令改正")
+        if not matched:
+            severity, reason = self.default_severity, "未识别的处罚类别"
+        else:
+            severity = max((s for _, s in matched), key=SEVERITY_ORDER.__getitem__)
+            reason = "处罚类别"
+            if SEVERITY_ORDER[severity] > SEVERITY_ORDER[MINOR] and self._summary(
+                matched, fine_wan, subject_kind
+            ):
+                severity, reason = MINOR, "简易程序"
         if fine_wan is not None and fine_wan >= self.serious_fine_wan:
-            severity = SERIOUS
-        return severity, recognised
+            severity, reason = SERIOUS, "罚款数额"
+        return PenaltyClass(severity, bool(matched), reason)
+
+    def _summary(
+        self, matched: list[tuple[str, str]], fine_wan: Decimal | None, subject_kind: str
+    ) -> bool:
+        """行政处罚法 第五十一条: only 警告 and/or a fine within the summary amount."""
+        if any(keyword not in self.summary_categories for keyword, _ in matched):
+            return False
+        if not any(keyword == "罚款" for keyword, _ in matched):
+            return True  # 警告 alone
+        if fine_wan is None:
+            return False  # a fine of unknown amount cannot be shown to be within it
+        limit = (
+            self.summary_fine_person_wan
+            if subject_kind in self.summary_person_kinds
+            else self.summary_fine_organisation_wan
+        )
+        return fine_wan <= limit
 
     def window(self, severity: str, decided_on: date, feed_until: date | None) -> tuple[date, date]:
         """(publish_min_until, publish_max_until). The feed's 公示截止期 is used when given, capped
@@ -103,11 +146,31 @@ def parse_rules(data: dict[str, Any]) -> RecordRules:
         ),
         key=lambda item: -len(item[0]),
     )
+    not_dishonesty = penalty["not_dishonesty"]
+    kinds = {kind.value for kind in SubjectKind}
+    if not set(penalty["summary_person_kinds"]) <= kinds:
+        raise ValueError(
+            f"config/records.toml: penalty.summary_person_kinds 只能取 {', '.join(sorted(kinds))}"
+        )
+    unknown_summary = set(penalty["summary_categories"]) - set(penalty["severity_keywords"])
+    if unknown_summary:
+        raise ValueError(
+            "config/records.toml: penalty.summary_categories 须为 severity_keywords 中的关键词："
+            + "、".join(sorted(unknown_summary))
+        )
     return RecordRules(
         windows=windows,
         serious_fine_wan=Decimal(str(penalty["serious_fine_wan"])),
         default_severity=_severity(penalty["default_severity"], "penalty.default_severity"),
         severity_keywords=tuple(keywords),
+        summary_categories=frozenset(penalty["summary_categories"]),
+        summary_fine_person_wan=Decimal(str(penalty["summary_fine_person_yuan"])) / 10000,
+        summary_fine_organisation_wan=(
+            Decimal(str(penalty["summary_fine_organisation_yuan"])) / 10000
+        ),
+        summary_person_kinds=frozenset(penalty["summary_person_kinds"]),
+        not_dishonesty_categories=tuple(not_dishonesty["categories"]),
+        correction_keywords=tuple(not_dishonesty["correction"]),
         long_term_dates=frozenset(
             date.fromisoformat(value) for value in data["licence"]["long_term_dates"]
         ),

@@ -28,7 +28,12 @@ async def test_a_minor_penalty_is_the_subjects_to_see_and_counts_for_nothing(
     minor = await make_record(subject_id, **MINOR)
     await invalidate_subjects(redis, keys, [subject_id])
     after = (await client.get("/api/v1/me/credit", headers=headers)).json()
-    assert _records(after)[minor.id]["published"] is False
+    shown = _records(after)[minor.id]
+    assert (shown["published"], shown["severity"], shown["severity_label"]) == (
+        False,
+        "minor",
+        "轻微",
+    )
     assert after["level"] == before["level"]
     assert minor.id not in {f["record_id"] for f in after["factors"]}
 

@@ -190,11 +190,19 @@ async def test_penalty_sample_loads_40_and_rejects_4(runtime, data_dir, tmp_path
     assert stop.source_unit == "额济纳旗应急管理局"
     assert stop.natural_key == f"penalty|阿旗应罚字〔2024〕1000号-{label}|11152922793834709B"
 
-    small_fine = records["阿盟生罚字〔2023〕1001号"]  # 罚款 0.05 万元
-    assert small_fine.severity == Severity.GENERAL
+    # 罚款 500 元 for an organisation: within 行政处罚法 art. 51's 3,000 元, so minor (issue 10
+    # item 3; it was general), shown for at most minor's 3 months
+    small_fine = records["阿盟生罚字〔2023〕1001号"]
+    assert small_fine.severity == Severity.MINOR
     assert small_fine.record_class == RecordClass.GENERAL_DISHONESTY
-    assert small_fine.publish_min_until == date(2023, 12, 27)
-    assert small_fine.publish_max_until == date(2024, 9, 26)
+    assert small_fine.publish_min_until == date(2023, 9, 27)
+    assert small_fine.publish_max_until == date(2023, 12, 27)
+    fine = records["阿盟文罚字〔2024〕1003号"]  # 罚款 3 万元: general
+    assert fine.severity == Severity.GENERAL
+    assert (fine.publish_min_until, fine.publish_max_until) == (
+        date(2025, 3, 31),
+        date(2025, 12, 31),
+    )
     assert small_fine.details["罚款金额（万元）"] == "0.05"
     assert small_fine.details["违法事实"] == "经查，当事人存在上述违法行为。"
     assert small_fine.details["处罚依据"].startswith("《中华人民共和国行政处罚法》")
