@@ -49,11 +49,24 @@ class Factor:
 
 
 @dataclass(frozen=True)
+class Ceiling:
+    """The best grade a shown record allows, whatever the points (config/scoring.toml [rules])."""
+
+    grade: str
+    record_id: int
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"grade": self.grade, "record_id": self.record_id, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Level:
     grade: str
     score: int
     label: str
     colour: str
+    ceiling: Ceiling | None = None  # set when a record held the grade below the score's
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,8 +74,16 @@ class Level:
             "score": self.score,
             "label": self.label,
             "colour": self.colour,
+            "ceiling": self.ceiling.as_dict() if self.ceiling else None,
         }
 
+
+_CEILING_REASONS = {
+    "black_list": "列入严重失信主体名单，信用等级为 {}",
+    "penalty.serious": "公示期内有严重失信行政处罚，信用等级最高为 {}",
+    "penalty.general": "公示期内有一般失信行政处罚，信用等级最高为 {}",
+    "penalty.minor": "公示期内有轻微失信行政处罚，信用等级最高为 {}",
+}
 
 _SCORING_KEYS = frozenset({"base_score", "min_score", "max_score", "grades", "points", "rules"})
 
@@ -74,7 +95,8 @@ class ScoringRules:
     max_score: int
     grades: tuple[Grade, ...]
     points: dict[str, Any]
-    black_list_grade: str | None
+    # record type or penalty severity -> the best grade while such a record is counted
+    ceilings: dict[str, str]
 
     @classmethod
     def load(cls, path: Path | None = None) -> ScoringRules:
@@ -88,14 +110,43 @@ class ScoringRules:
         grades = tuple(
             sorted((Grade(**g) for g in raw["grades"]), key=lambda g: g.min_score, reverse=True)
         )
-        return cls(
+        rules = raw.get("rules", {})
+        ceilings: dict[str, str] = {}  # "black_list" or "penalty.<severity>" -> grade
+        for kind, value in rules.get("grade_ceilings", {}).items():
+            if isinstance(value, dict):
+                ceilings.update({f"{kind}.{severity}": grade for severity, grade in value.items()})
+            else:
+                ceilings[kind] = value
+        names = {g.grade for g in grades}
+        unknown_grades = sorted(set(ceilings.values()) - names)
+        if unknown_grades:
+            raise ValueError(f"config/scoring.toml: 未知的信用等级 {', '.join(unknown_grades)}")
+        unexplained = sorted(set(ceilings) - set(_CEILING_REASONS))
+        if unexplained:
+            raise ValueError(f"config/scoring.toml: 不支持的等级上限 {', '.join(unexplained)}")
+        loaded = cls(
             base_score=raw["base_score"],
             min_score=raw.get("min_score", 0),
             max_score=raw.get("max_score", 1000),
             grades=grades,
             points=raw["points"],
-            black_list_grade=raw.get("rules", {}).get("black_list_forces_grade"),
+            ceilings=ceilings,
         )
+        loaded._check_self_registered_cap(rules.get("self_registered_max_grade"))
+        return loaded
+
+    def _check_self_registered_cap(self, max_grade: str | None) -> None:
+        """Self-registered information alone must not lift a subject above `max_grade`: the
+        base plus the registration rule's cap has to stay below the next grade up."""
+        if max_grade is None:
+            return
+        above = [g for g in self.grades if g.min_score > self.grade_named(max_grade).min_score]
+        cap = self.points.get("registration", {}).get("cap")
+        if above and (cap is None or self.base_score + int(cap) >= above[-1].min_score):
+            raise ValueError(
+                "config/scoring.toml: 自愿注册信息的加分上限（points.registration.cap）"
+                f"须使基础分加上限低于 {above[-1].grade} 级的最低分 {above[-1].min_score}"
+            )
 
     def grade_for(self, score: int) -> Grade:
         for grade in self.grades:
@@ -121,7 +172,6 @@ class ScoringRules:
         """Score the records that are shown now; the caller decides which those are."""
         factors: list[Factor] = []
         used: dict[str, int] = defaultdict(int)
-        on_black_list = False
         for record in sorted(records, key=lambda r: r.id):
             rule = self._rule(record)
             if rule is None:
@@ -134,13 +184,32 @@ class ScoringRules:
                     continue
                 used[record.type] += points
             factors.append(Factor(record.id, points, rule["reason"]))
-            on_black_list = on_black_list or record.type == "black_list"
         total = self.base_score + sum(f.points for f in factors)
         total = max(self.min_score, min(self.max_score, total))
         grade = self.grade_for(total)
-        if on_black_list and self.black_list_grade:
-            grade = self.grade_named(self.black_list_grade)
+        ceiling = self.ceiling_for(records)
+        if ceiling is not None and self.grade_named(ceiling.grade).min_score < grade.min_score:
+            grade = self.grade_named(ceiling.grade)
+            return Level(grade.grade, total, grade.label, grade.colour, ceiling), factors
         return Level(grade.grade, total, grade.label, grade.colour), factors
+
+    def ceiling_for(self, records: Sequence[ScoredRecord]) -> Ceiling | None:
+        """The lowest grade any counted record allows (a black-list entry, a serious or a
+        general penalty), or None."""
+        lowest: Ceiling | None = None
+        for record in sorted(records, key=lambda r: r.id):
+            key = self._ceiling_key(record)
+            if key is None:
+                continue
+            grade = self.grade_named(self.ceilings[key])
+            if lowest is None or grade.min_score < self.grade_named(lowest.grade).min_score:
+                lowest = Ceiling(grade.grade, record.id, _CEILING_REASONS[key].format(grade.grade))
+        return lowest
+
+    def _ceiling_key(self, record: ScoredRecord) -> str | None:
+        """ "black_list" for such an entry; for a penalty "penalty.<severity>"; if configured."""
+        key = f"penalty.{record.severity}" if record.type == "penalty" else record.type
+        return key if key in self.ceilings else None
 
 
 @lru_cache(maxsize=1)
@@ -151,6 +220,7 @@ def default_rules() -> ScoringRules:
 @dataclass(frozen=True)
 class SubjectScore:
     shown: list[Record]  # newest first
+    counted: list[Record]  # the shown ones that count (published kinds)
     level: Level
     factors: list[Factor]
 
@@ -164,4 +234,4 @@ async def score_subject(
     shown = [record for record in records if is_shown(record, audience, on)]
     counted = [record for record in shown if is_published_kind(record)]
     level, factors = (rules or default_rules()).score(counted)
-    return SubjectScore(shown, level, factors)
+    return SubjectScore(shown, counted, level, factors)

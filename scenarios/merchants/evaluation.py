@@ -12,6 +12,7 @@ from credit.calendar_dates import today
 from credit.lookup import record_json
 from credit.models import Record
 from credit.publication import objection_labels
+from credit.scoring import default_rules as default_scoring_rules
 from credit.scoring import score_subject
 from scenarios.merchants.models import Complaint, ComplaintStatus, Merchant
 from scenarios.merchants.rules import MerchantGrade, MerchantRules, default_rules
@@ -57,8 +58,12 @@ async def evaluate(
         )
     score = max(0, min(1000, score))
     grade = rules.grade_for(score)
-    if scored.level.grade == "D" and any(r.type == "black_list" for r in published):
-        grade = rules.grades[-1]  # a black-listed subject's shop is never shown as trustworthy
+    ceiling = default_scoring_rules().ceiling_for(scored.counted)
+    if ceiling is not None and rules.grade_named(ceiling.grade).min_score < grade.min_score:
+        # A commitment cannot buy a shop a better grade than its records allow (black list,
+        # a serious or general penalty): the same ceilings as the credit level.
+        grade = rules.grade_named(ceiling.grade)
+        factors.append({"record_id": ceiling.record_id, "points": 0, "reason": ceiling.reason})
     return Evaluation(grade, score, factors, published, upheld, await objection_labels(published))
 
 

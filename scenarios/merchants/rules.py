@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from credit.scoring import ScoringRules
 from infra.settings import CONFIG_DIR, read_config
 
 
@@ -64,11 +65,19 @@ class MerchantRules:
         zones = read_config("zones.toml", folder / "zones.toml")["zones"]
         raw = read_config("merchants.toml", folder / "merchants.toml")
         evaluation = raw["evaluation"]
-        grades = sorted(
-            (MerchantGrade(**grade) for grade in evaluation["grades"]),
-            key=lambda g: g.min_score,
-            reverse=True,
-        )
+        # The credit level's letters, thresholds and colours (config/scoring.toml); only the
+        # words printed on the plate are the merchants' own.
+        labels: dict[str, str] = evaluation["grade_labels"]
+        credit_grades = ScoringRules.load(folder / "scoring.toml").grades
+        missing = [g.grade for g in credit_grades if g.grade not in labels]
+        if missing or set(labels) - {g.grade for g in credit_grades}:
+            raise ValueError(
+                "config/merchants.toml: evaluation.grade_labels 须与 config/scoring.toml 的等级"
+                f"一一对应（{'、'.join(g.grade for g in credit_grades)}）"
+            )
+        grades = [
+            MerchantGrade(g.grade, labels[g.grade], g.colour, g.min_score) for g in credit_grades
+        ]
         return cls(
             zones={zone["id"]: Zone(**zone) for zone in zones},
             categories=tuple(raw["categories"]),
@@ -91,6 +100,9 @@ class MerchantRules:
             if score >= grade.min_score:
                 return grade
         return self.grades[-1]
+
+    def grade_named(self, name: str) -> MerchantGrade:
+        return next(g for g in self.grades if g.grade == name)
 
     @property
     def commitment_hash(self) -> str:

@@ -155,3 +155,32 @@ async def test_an_objection_never_hides_a_record_from_the_plate_or_the_public(cl
     shown = {r["id"]: r for records in public["records"].values() for r in records}
     assert shown[penalty.id]["objection"] == label
     assert public["level"]["score"] < 750  # the penalty still counts
+
+
+async def test_a_signed_commitment_cannot_lift_a_penalised_shop_above_the_ceiling(
+    client, login, runtime
+):
+    """The plate's grades are the credit level's, with its ceilings (issue 10 item 11): a shop
+    whose subject has a general penalty in its window is at most C, commitment or not."""
+    from infra.cache import invalidate_subjects
+    from tests.helpers import make_record
+
+    _, merchant = await active_merchant(client, login)
+    shop = await Merchant.get(id=merchant["id"])
+    await Merchant.filter(id=shop.id).update(commitment_accepted_at=shop.created_at)
+    for n in range(2):  # enough points that the score alone would be A
+        await make_record(
+            shop.subject_id, record_class="positive", type="red_list", severity=None,
+            title=f"守信激励对象名单 {n}", publish_min_until=None,
+        )  # fmt: skip
+    await invalidate_subjects(runtime.redis, runtime.keys, {shop.subject_id})
+    assert (await scan(client, merchant["code"]))["level"]["grade"] == "A"
+    penalty = await make_record(shop.subject_id, title="行政处罚：超范围经营")
+    await invalidate_subjects(runtime.redis, runtime.keys, {shop.subject_id})
+    view = await scan(client, merchant["code"])
+    assert view["level"]["score"] >= 850 and view["level"]["grade"] == "C"
+    assert {
+        "record_id": penalty.id,
+        "points": 0,
+        "reason": "公示期内有一般失信行政处罚，信用等级最高为 C",
+    } in view["factors"]
