@@ -11,8 +11,10 @@ from typing import Any
 from redis.asyncio import Redis
 from tortoise.expressions import Q
 
+from credit.applications.models import Application, ApplicationKind, ApplicationStatus
+from credit.applications.rules import default_rules as default_application_rules
 from credit.applications.rules import repair_eligibility
-from credit.calendar_dates import now_iso, seconds_until_end_of, today
+from credit.calendar_dates import now_iso, seconds_until_end_of, shanghai_iso, today
 from credit.identifiers import parse_uscc, require_uscc
 from credit.models import (
     ID_NUMBER_FIELD,
@@ -114,9 +116,42 @@ async def build_view(
         "level": scored.level.as_dict(),
         "factors": [factor.as_dict() for factor in scored.factors],
         "records": grouped,
+        # Public views exist for market entities only: a person's repairs reach the person alone.
+        "repairs": await repair_history(subject.id),
         "as_of": now_iso(),
     }
     return view, ttl
+
+
+async def repair_history(subject_id: int) -> list[dict[str, Any]]:
+    """The subject's completed repairs, each with the credit commitment (信用承诺) it signed:
+    the commitment is made public with the repair (issue 10 item 5)."""
+    rules = default_application_rules()
+    repairs = (
+        await Application.filter(
+            subject_id=subject_id, kind=ApplicationKind.REPAIR, status=ApplicationStatus.APPROVED
+        )
+        .order_by("-decided_at", "-id")
+        .prefetch_related("record")
+    )
+    return [
+        {
+            "record": {"title": repair.record.title, "type": str(repair.record.type)}
+            if repair.record
+            else None,
+            "repaired_at": shanghai_iso(repair.decided_at),
+            "commitment": {
+                "version": repair.commitment_version,
+                # The text of the version signed, while config still holds it; the hash always.
+                "text": rules.commitment_text
+                if repair.commitment_version == rules.commitment_version
+                else None,
+                "hash": repair.commitment_hash,
+                "accepted_at": shanghai_iso(repair.commitment_accepted_at),
+            },
+        }
+        for repair in repairs
+    ]
 
 
 async def cached_view_bytes(

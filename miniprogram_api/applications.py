@@ -42,6 +42,11 @@ class RepairBody(BaseModel):
     reason: Annotated[Text, Field(min_length=5, max_length=2000)]
     commitment_accepted: StrictBool
     attachments: Attachments
+    # proof code (GET /records/{id}/repair-eligibility: required_proofs) -> its uploads
+    proofs: Annotated[
+        dict[Annotated[str, Field(max_length=40)], Annotated[list[StrictInt], Field(max_length=9)]],
+        Field(default_factory=dict, max_length=9),
+    ]
 
 
 class ObjectionBody(BaseModel):
@@ -117,6 +122,7 @@ async def submit_repair(request: Request) -> HTTPResponse:
         reason=body.reason,
         commitment_accepted=body.commitment_accepted,
         attachments=body.attachments,
+        proofs=body.proofs,
     )
     return json_body(receipt, status=201)
 

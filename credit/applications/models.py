@@ -63,6 +63,8 @@ class Application(Model):
     repeat_of = fields.BigIntField(null=True)
     moderation = fields.CharEnumField(Moderation, max_length=8, default=Moderation.PASSED)
     attachments: fields.JSONField[list[int]] = fields.JSONField(default=list)
+    # a repair's proof code -> its uploads (also in attachments); None before issue 10 item 5
+    proofs: fields.JSONField[dict[str, list[int]]] = fields.JSONField(null=True)
     commitment_version = fields.CharField(max_length=20, null=True)
     commitment_hash = fields.CharField(max_length=64, null=True)
     commitment_accepted_at = fields.DatetimeField(null=True)

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from credit.applications.models import ApplicationKind
 from credit.models import MARKET_ENTITY_KINDS, Record, RecordClass, RecordStatus, RecordType
 from infra.settings import read_config
 
 NEGATIVE_TYPES = (RecordType.PENALTY, RecordType.BLACK_LIST)
+DISHONESTY_CLASSES = (RecordClass.GENERAL_DISHONESTY, RecordClass.SERIOUS_DISHONESTY)
 log = logging.getLogger(__name__)
 Channel = Literal["here", "gsxt"]
 
@@ -39,6 +40,39 @@ class NotificationTemplate:
 
 
 @dataclass(frozen=True)
+class ProofRules:
+    """What a repair must prove (config/applications.toml [repair.proofs])."""
+
+    labels: dict[str, str]  # proof code -> what the applicant is asked for
+    by_type: dict[str, tuple[str, ...]]  # record type -> proofs always needed
+    by_amount: dict[str, str]  # details column holding an amount -> proof then needed
+
+    def required(self, record: Record) -> list[str]:
+        codes = list(self.by_type.get(str(record.type), ()))
+        details = record.details or {}
+        for column, code in self.by_amount.items():
+            if str(details.get(column, "")).strip() and code not in codes:
+                codes.append(code)
+        return codes
+
+    def as_list(self, codes: list[str]) -> list[dict[str, str]]:
+        return [{"code": code, "label": self.labels[code]} for code in codes]
+
+    @classmethod
+    def parse(cls, repair: dict[str, Any]) -> ProofRules:
+        labels = dict(repair.get("proofs", {}))
+        by_type = {kind: tuple(codes) for kind, codes in repair.get("required_proofs", {}).items()}
+        by_amount = dict(repair.get("amount_proofs", {}))
+        used = {code for codes in by_type.values() for code in codes} | set(by_amount.values())
+        unknown = sorted(used - set(labels))
+        if unknown:
+            raise ValueError(
+                f"config/applications.toml: [repair.proofs] 中没有 {', '.join(unknown)}"
+            )
+        return cls(labels, by_type, by_amount)
+
+
+@dataclass(frozen=True)
 class ApplicationRules:
     due_working_days: dict[ApplicationKind, int]
     categories: dict[str, Category]
@@ -47,6 +81,7 @@ class ApplicationRules:
     gsxt_url: str
     non_repairable_types: dict[str, str]
     non_repairable_flag: tuple[str, str]
+    proofs: ProofRules
     commitment_version: str
     commitment_text: str
     notification: NotificationTemplate
@@ -70,6 +105,7 @@ class ApplicationRules:
             gsxt_url=repair.get("gsxt_url", ""),
             non_repairable_types=dict(repair.get("non_repairable_types", {})),
             non_repairable_flag=(flag.get("key", ""), flag.get("value", "")),
+            proofs=ProofRules.parse(repair),
             commitment_version=raw["commitment"]["version"],
             commitment_text=raw["commitment"]["text"].strip(),
             notification=NotificationTemplate(**raw["notification"]),
@@ -92,6 +128,7 @@ class Eligibility:
     reason: str
     earliest_date: date | None
     channel: Channel
+    required_proofs: tuple[dict[str, str], ...] = ()  # what a repair here must attach
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -99,6 +136,7 @@ class Eligibility:
             "reason": self.reason,
             "earliest_date": self.earliest_date.isoformat() if self.earliest_date else None,
             "channel": self.channel,
+            "required_proofs": list(self.required_proofs),
         }
 
 
@@ -148,7 +186,8 @@ def repair_eligibility(
     """`subject_kind`: the kind of the record's subject (the channel depends on it)."""
     rules = rules or default_rules()
     channel = repair_channel(record, subject_kind, rules)
-    if record.type not in NEGATIVE_TYPES:
+    if record.type not in NEGATIVE_TYPES or record.record_class not in DISHONESTY_CLASSES:
+        # e.g. a penalty row that is not dishonesty (不予处罚, 责令改正 alone)
         return Eligibility(False, "该记录不是失信信息，无需修复", None, channel)
     barred = rules.non_repairable_types.get(str(record.type))
     if barred:
@@ -176,4 +215,5 @@ def repair_eligibility(
             earliest,
             channel,
         )
-    return Eligibility(True, "可以申请信用修复", earliest, channel)
+    proofs = tuple(rules.proofs.as_list(rules.proofs.required(record)))
+    return Eligibility(True, "可以申请信用修复", earliest, channel, proofs)

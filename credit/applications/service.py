@@ -177,8 +177,11 @@ async def submit_repair(
     reason: str,
     commitment_accepted: bool,
     attachments: list[int],
+    proofs: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
+    """`proofs`: proof code -> the uploads that show it (config/applications.toml)."""
     rules = default_rules()
+    proofs = proofs or {}
     if not commitment_accepted:
         raise Invalid(
             "请阅读并同意信用承诺书",
@@ -196,6 +199,8 @@ async def submit_repair(
         raise Conflict(f"{eligibility.reason}：{rules.gsxt_url}", code="REPAIR_CHANNEL_GSXT")
     if not eligibility.eligible:
         raise Conflict(eligibility.reason, code="REPAIR_NOT_ELIGIBLE")
+    _require_proofs(rules, record, proofs)
+    proof_ids = [upload for uploads in proofs.values() for upload in uploads]
     application = await _file_about_record(
         rt,
         rules,
@@ -203,12 +208,30 @@ async def submit_repair(
         Kind.REPAIR,
         record,
         reason,
-        attachments,
+        list(dict.fromkeys([*attachments, *proof_ids])),  # the reviewer sees them all
+        proofs={code: uploads for code, uploads in proofs.items() if uploads},
         commitment_version=rules.commitment_version,
         commitment_hash=rules.commitment_hash,
         commitment_accepted_at=datetime.now(UTC),
     )
     return _receipt(application)
+
+
+def _require_proofs(rules: ApplicationRules, record: Record, proofs: dict[str, list[int]]) -> None:
+    """422 naming each proof the record's repair needs and the request lacks."""
+    unknown = sorted(set(proofs) - set(rules.proofs.labels))
+    if unknown:
+        raise Invalid(
+            "未知的证明材料类型", fields={"proofs": f"未知的证明材料类型：{'、'.join(unknown)}"}
+        )
+    missing = [code for code in rules.proofs.required(record) if not proofs.get(code)]
+    if missing:
+        labels = [rules.proofs.labels[code] for code in missing]
+        raise Invalid(
+            f"缺少修复证明材料：{'、'.join(labels)}",
+            code="PROOF_REQUIRED",
+            fields={f"proofs.{code}": f"须上传{rules.proofs.labels[code]}" for code in missing},
+        )
 
 
 async def submit_objection(
@@ -709,6 +732,11 @@ def _summary(application: Application) -> dict[str, Any]:
             "version": application.commitment_version,
             "accepted_at": shanghai_iso(application.commitment_accepted_at),
         }
+        labels = default_rules().proofs.labels
+        shaped["proofs"] = [
+            {"code": code, "label": labels.get(code, code), "attachments": uploads}
+            for code, uploads in (application.proofs or {}).items()
+        ]
     return shaped
 
 

@@ -18,7 +18,25 @@ from tests.helpers import bound_citizen, make_record, unique_code
 MSG_SEC_CHECK = "/wxa/msg_sec_check"
 
 
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+async def upload(client, headers) -> int:
+    response = await client.post(
+        "/api/v1/uploads", headers=headers, files={"file": ("凭证.pdf", PDF, "application/pdf")}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
 async def repair(client, headers, record_id, reason="已缴纳罚款并完成整改，申请信用修复", **extra):
+    """A repair with one upload for each proof the record needs, unless `proofs` is given."""
+    if "proofs" not in extra:
+        eligibility = await client.get(
+            f"/api/v1/records/{record_id}/repair-eligibility", headers=headers
+        )
+        needed = eligibility.json().get("required_proofs", []) if eligibility.is_success else []
+        extra["proofs"] = {proof["code"]: [await upload(client, headers)] for proof in needed}
     body = {"record_id": record_id, "reason": reason, "commitment_accepted": True} | extra
     return await client.post("/api/v1/repairs", headers=headers, json=body)
 
@@ -172,6 +190,7 @@ async def test_a_market_entitys_market_regulation_penalty_goes_to_the_national_s
         "reason": "市场监管部门作出的行政处罚，请通过国家企业信用信息公示系统申请信用修复",
         "earliest_date": (market.publish_min_until + timedelta(days=1)).isoformat(),
         "channel": "gsxt",
+        "required_proofs": [],  # the national system asks for its own
     }
     refused = await repair(client, operator, market.id)
     assert refused.status_code == 409
@@ -579,7 +598,10 @@ async def test_attachments_reach_the_reviewer_and_no_one_else(client, login):
     assert uploaded.status_code == 201, uploaded.text
     upload_id = uploaded.json()["id"]
     record = await make_record(subject_id)
-    submitted = await repair(client, headers, record.id, attachments=[upload_id])
+    submitted = await repair(
+        client, headers, record.id, attachments=[upload_id],
+        proofs={"rectification_report": [upload_id]},
+    )  # fmt: skip
     assert submitted.status_code == 201, submitted.text
     application_id = submitted.json()["id"]
     mine = (await client.get(f"/api/v1/repairs/{application_id}", headers=headers)).json()
@@ -587,7 +609,110 @@ async def test_attachments_reach_the_reviewer_and_no_one_else(client, login):
     reviewer = await login("demo-reviewer")
     detail = (await client.get(f"/api/v1/admin/repairs/{application_id}", headers=reviewer)).json()
     assert detail["attachments"] == [upload_id]
+    assert detail["proofs"] == [
+        {
+            "code": "rectification_report",
+            "label": "整改报告（已纠正失信行为、消除不良影响的说明及佐证）",
+            "attachments": [upload_id],
+        }
+    ]
     read = await client.get(f"/api/v1/uploads/{upload_id}", headers=reviewer)
     assert read.status_code == 200 and read.content == PDF
     stranger, *_ = await bound_citizen(client, login)
     assert (await client.get(f"/api/v1/uploads/{upload_id}", headers=stranger)).status_code == 404
+
+
+# -- repair proof (issue 10 item 5) ----------------------------------------------------------
+
+
+async def test_a_repair_without_its_proof_is_422_naming_what_is_missing(client, login):
+    headers, _, subject_id, _ = await bound_citizen(client, login)
+    fined = await make_record(subject_id, details={"罚款金额（万元）": "0.5"})
+    eligibility = (
+        await client.get(f"/api/v1/records/{fined.id}/repair-eligibility", headers=headers)
+    ).json()
+    assert [p["code"] for p in eligibility["required_proofs"]] == [
+        "rectification_report",
+        "fine_receipt",
+    ]
+    assert eligibility["required_proofs"][1]["label"] == "罚款缴纳凭证"
+
+    bare = await repair(client, headers, fined.id, proofs={})
+    assert bare.status_code == 422
+    error = bare.json()["error"]
+    assert error["code"] == "PROOF_REQUIRED"
+    assert error["message"] == (
+        "缺少修复证明材料：整改报告（已纠正失信行为、消除不良影响的说明及佐证）、罚款缴纳凭证"
+    )
+    assert set(error["fields"]) == {"proofs.rectification_report", "proofs.fine_receipt"}
+
+    report = await upload(client, headers)
+    half = await repair(client, headers, fined.id, proofs={"rectification_report": [report]})
+    assert (
+        half.status_code == 422
+        and half.json()["error"]["message"] == "缺少修复证明材料：罚款缴纳凭证"
+    )
+    unknown = await repair(client, headers, fined.id, proofs={"receipt": [report]})
+    assert unknown.status_code == 422 and "receipt" in unknown.json()["error"]["fields"]["proofs"]
+    stranger, *_ = await bound_citizen(client, login)
+    foreign = await upload(client, stranger)
+    borrowed = await repair(
+        client, headers, fined.id,
+        proofs={"rectification_report": [report], "fine_receipt": [foreign]},
+    )  # fmt: skip
+    assert borrowed.status_code == 422  # someone else's upload is no proof of mine
+    assert not await Application.exists(record_id=fined.id)  # nothing was filed
+
+    receipt = await upload(client, headers)
+    filed = await repair(
+        client, headers, fined.id,
+        proofs={"rectification_report": [report], "fine_receipt": [receipt]},
+    )  # fmt: skip
+    assert filed.status_code == 201, filed.text
+    stored = await Application.get(id=filed.json()["id"])
+    assert stored.proofs == {"rectification_report": [report], "fine_receipt": [receipt]}
+    assert stored.attachments == [report, receipt]
+
+
+async def _repaired(client, login, headers, record_id) -> None:
+    submitted = await repair(client, headers, record_id)
+    assert submitted.status_code == 201, submitted.text
+    reviewer = await login("demo-reviewer")
+    for decision in ("accept", "approve"):
+        decided = await decide(client, reviewer, "repairs", submitted.json()["id"], decision)
+        assert decided.status_code == 200, decided.text
+
+
+async def test_the_signed_commitment_is_public_with_an_enterprises_repair(client, login):
+    from credit.applications.rules import default_rules
+    from credit.models import Subject
+    from tests.scenarios.merchants.support import active_merchant
+
+    operator, merchant = await active_merchant(client, login)
+    enterprise = await Subject.get(uscc=merchant["subject"]["uscc"])
+    record = await make_record(enterprise.id, title="行政处罚：未按规定公示信息")
+    await _repaired(client, login, operator, record.id)
+
+    public = (await client.get(f"/api/v1/subjects/{enterprise.uscc}")).json()
+    [entry] = public["repairs"]
+    assert entry["record"] == {"title": "行政处罚：未按规定公示信息", "type": "penalty"}
+    rules = default_rules()
+    assert entry["commitment"]["version"] == rules.commitment_version
+    assert entry["commitment"]["text"] == rules.commitment_text
+    assert entry["commitment"]["hash"] == rules.commitment_hash
+    assert entry["commitment"]["accepted_at"] and entry["repaired_at"]
+    assert record.id not in {r["id"] for rs in public["records"].values() for r in rs}
+
+
+async def test_a_persons_repair_and_commitment_are_the_persons_alone(client, login):
+    headers, _, subject_id, _ = await bound_citizen(client, login)
+    record = await make_record(subject_id, title="行政处罚：占道经营")
+    await _repaired(client, login, headers, record.id)
+    [entry] = (await my_view(client, headers))["repairs"]
+    assert entry["record"]["title"] == "行政处罚：占道经营"
+    assert entry["commitment"]["text"]
+    other, *_ = await bound_citizen(client, login)
+    assert (await my_view(client, other))["repairs"] == []
+    # A person has no public view at all (the lookup is of market entities).
+    person = await Record.get(id=record.id).prefetch_related("subject")
+    assert person.subject.uscc is None
