@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cache, lru_cache
 from importlib.metadata import version
 from pathlib import Path
@@ -27,7 +27,7 @@ import chinese_calendar
 from tyme4py.lunar import LunarDay
 from tyme4py.solar import SolarTerm
 
-from credit.calendar_dates import SHANGHAI, today
+from credit.calendar_dates import today
 from infra.settings import read_config
 
 log = logging.getLogger(__name__)
@@ -134,12 +134,6 @@ class WorkdayCalendar:
         """True when no announcement of `year` is known: its working days are the estimate."""
         return year not in self.announced and not _library_knows(year)
 
-    def estimated_between(self, start: date, end: date) -> bool:
-        """Whether counting working days after `start` up to `end` went through an estimated
-        year (a due date computed that way may move once the year is announced)."""
-        first = start + timedelta(days=1)
-        return any(self.is_estimated(year) for year in range(first.year, end.year + 1))
-
     def statutory_days(self, year: int) -> dict[date, str]:
         """The statutory holidays of `year` (date → name), as the estimate counts them."""
         return _statutory_days(self.statutory, year)
@@ -168,10 +162,11 @@ def default_calendar() -> WorkdayCalendar:
     return WorkdayCalendar.load()
 
 
-def due_estimated(filed_at: datetime, due_on: date) -> bool:
-    """The `due_estimated` flag of an application filed at `filed_at` (a stored timestamp) and
-    due on `due_on`: the due date was counted over a year whose holidays are not announced."""
-    return default_calendar().estimated_between(filed_at.astimezone(SHANGHAI).date(), due_on)
+def due_estimated(due_on: date) -> bool:
+    """The `due_estimated` flag of a due date: it falls in a year whose working days are
+    estimated, so counting up to it went through days no announcement has fixed (announcements
+    come year by year, so an earlier year is never estimated while a later one is not)."""
+    return default_calendar().is_estimated(due_on.year)
 
 
 def warn_of_estimated_years(calendar: WorkdayCalendar | None = None) -> list[int]:
