@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 CalendarKind = Literal["date", "lunar", "solar_term"]
 _CALENDAR_KINDS: tuple[CalendarKind, ...] = ("date", "lunar", "solar_term")
+# The years a statutory holiday's rule is checked for when the config is read (2028 is a leap year).
+_CHECKED_YEARS = range(2025, 2051)
 
 
 class HolidayConfigError(ValueError):
@@ -234,8 +236,9 @@ def _statutory(entry: Mapping[str, Any]) -> StatutoryHoliday:
     )
     if holiday.days < 1:
         raise HolidayConfigError(f"法定节假日“{name}”的天数须至少为 1")
-    try:
-        holiday.dates(2024)  # a leap year: 02-29 is accepted, a bad date or term is not
+    try:  # every year it may estimate: a lunar 三十 that some years lack is refused too
+        for year in _CHECKED_YEARS:
+            holiday.dates(year)
     except (ValueError, IndexError) as exc:
         raise HolidayConfigError(f"法定节假日“{name}”的日期无法识别：{entry[kind]}") from exc
     return holiday

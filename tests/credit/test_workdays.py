@@ -156,6 +156,11 @@ def test_an_announcement_corrects_a_year_the_library_knows(tmp_path):
         ),
         ('[[statutory]]\nname = "清明"\nsolar_term = "清明节"\n', "日期无法识别"),
         ('[[statutory]]\nname = "春节"\nlunar = "13-01"\n', "日期无法识别"),
+        (
+            '[[statutory]]\nname = "除夕"\nlunar = "12-30"\n',
+            "日期无法识别",
+        ),  # 29 days in some years
+        ('[[statutory]]\nname = "x"\ndate = "02-29"\n', "日期无法识别"),
         ('[[statutory]]\nname = "x"\ndate = "01-01"\nlunar = "01-01"\n', "只能给出"),
         ('[[statutory]]\nname = "x"\ndate = "01-01"\ndays = 0\n', "至少为 1"),
     ],
