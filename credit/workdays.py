@@ -113,10 +113,10 @@ class WorkdayCalendar:
                 "[announced.YYYY] 表中，法定节假日写在 [[statutory]] 中"
             )
         statutory = tuple(_statutory(entry) for entry in raw.get("statutory", []))
-        announced = {
-            int(year): _announcement(int(year), entry)
-            for year, entry in raw.get("announced", {}).items()
-        }
+        tables = raw.get("announced", {})
+        if not all(str(year).isdigit() and len(str(year)) == 4 for year in tables):
+            raise HolidayConfigError(f"[announced.YYYY] 的年份须为四位数字：{sorted(tables)}")
+        announced = {int(year): _announcement(int(year), entry) for year, entry in tables.items()}
         return cls(statutory=statutory, announced=announced)
 
     # -- the calendar ------------------------------------------------------------------------------

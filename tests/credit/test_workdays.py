@@ -148,6 +148,7 @@ def test_an_announcement_corrects_a_year_the_library_knows(tmp_path):
         ('fallback_fixed_holidays = ["01-01"]\n', "无法识别的配置项"),
         ('[announced.2027]\nholidays = ["2027-02-30"]\n', "日期无法识别"),
         ('[announced.2027]\nholidays = ["2072-02-08"]\n', "不属于 2027 年"),
+        ('[announced.27]\nholidays = ["2027-02-08"]\n', "四位数字"),
         ('[announced.2027]\nholidays = ["2027-02-13/2027-02-05"]\n', "日期无法识别"),
         (
             '[announced.2027]\nholidays = ["2027-02-06"]\n[announced.2028]\n'
