@@ -18,6 +18,7 @@ from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from tortoise.exceptions import DBConnectionError
 
+from credit.workdays import warn_of_estimated_years
 from infra import audit, notifications
 from infra.errors import ApiError
 from infra.runtime import Runtime, start_runtime, stop_runtime
@@ -126,6 +127,7 @@ def _drainer_in_own_process() -> bool:
 
 
 async def _start(app: Sanic, _loop: Any = None) -> None:
+    warn_of_estimated_years()  # due dates over a year not yet announced are estimates
     if app.ctx.runtime is None:
         app.ctx.runtime = await start_runtime(
             app.ctx.settings, SCHEMA, apply_migrations=app.ctx.migrate_on_start

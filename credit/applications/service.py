@@ -36,7 +36,7 @@ from credit.models import (
     RecordType,
     Subject,
 )
-from credit.workdays import default_calendar
+from credit.workdays import default_calendar, due_estimated
 from infra import notifications
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
@@ -317,6 +317,7 @@ def _receipt(application: Application) -> dict[str, Any]:
         "id": application.id,
         "status": str(application.status),
         "due_on": application.due_on.isoformat(),
+        "due_estimated": due_estimated(application.due_on),
     }
 
 
@@ -708,6 +709,7 @@ def _summary(application: Application) -> dict[str, Any]:
         "status": str(application.status),
         "status_label": STATUS_LABELS[application.status],
         "due_on": application.due_on.isoformat(),
+        "due_estimated": due_estimated(application.due_on),
         "created_at": shanghai_iso(application.created_at),
         "decided_at": shanghai_iso(application.decided_at),
         "note": application.decision_note,

@@ -590,6 +590,33 @@ async def test_due_dates_count_working_days(client, login, monkeypatch, submitte
     assert response.json()["due_on"] == due_on.isoformat()
 
 
+async def test_a_due_date_over_a_year_not_yet_announced_says_it_is_estimated(
+    client, login, monkeypatch
+):
+    headers, _, subject_id, _ = await bound_citizen(client, login)
+    reviewer = await login("demo-reviewer")
+    # Filed on Monday 1 Feb 2027: 除夕 to 初三 (5–8 Feb) are off, so not 15 Feb but 17 Feb.
+    monkeypatch.setattr(service, "today", lambda: date(2027, 2, 1))
+    record = await make_record(subject_id, decided_on=date(2026, 9, 1))
+    submitted = await repair(client, headers, record.id)
+    assert submitted.status_code == 201, submitted.text
+    assert submitted.json()["due_on"] == "2027-02-17"
+    assert submitted.json()["due_estimated"] is True
+    repair_id = submitted.json()["id"]
+    mine = (await client.get(f"/api/v1/repairs/{repair_id}", headers=headers)).json()
+    assert (mine["due_on"], mine["due_estimated"]) == ("2027-02-17", True)
+    listed = (await client.get("/api/v1/repairs", headers=headers)).json()["items"]
+    assert [item["due_estimated"] for item in listed if item["id"] == repair_id] == [True]
+    review = (await client.get(f"/api/v1/admin/repairs/{repair_id}", headers=reviewer)).json()
+    assert review["due_estimated"] is True
+    # A due date inside a year chinesecalendar knows is not an estimate.
+    monkeypatch.setattr(service, "today", lambda: date(2026, 9, 28))
+    other = await make_record(subject_id, decided_on=date(2026, 4, 1))
+    filed = await objection(client, headers, other.id)
+    assert filed.status_code == 201, filed.text
+    assert (filed.json()["due_on"], filed.json()["due_estimated"]) == ("2026-10-16", False)
+
+
 async def test_attachments_reach_the_reviewer_and_no_one_else(client, login):
     from tests.miniprogram_api.test_uploads import PDF, post
 
