@@ -1,9 +1,18 @@
-"""Binding a real identity: consent, face verification, one person per user and vice versa."""
+"""Binding a real identity: consent, face verification, one person per user and vice versa; the
+names that bind, the consent text and its version, the age limit."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from datetime import date, timedelta
+
+import pytest
 from stdnum.cn import ric
 
+from credit import identity
+from credit.calendar_dates import today
+from credit.identity import identity_consent
 from credit.models import Consent, IdentityBinding, Subject
 from tests.helpers import bind, fresh_id_number, start, unique_code
 
@@ -29,8 +38,10 @@ async def test_full_binding_flow_records_consent_and_masks(client, login, fake_w
     assert binding.subject.kind == "person"
     assert binding.subject.id_number_enc and id_number not in binding.subject.id_number_enc
     assert cipher.decrypt(binding.subject.id_number_enc, "subject.id_number") == id_number
+    served = (await client.get("/api/v1/consents/identity")).json()
     assert binding.consent.purpose == "identity_binding"
-    assert binding.consent.text_version == "2026-01" and len(binding.consent.text_hash) == 64
+    assert binding.consent.text_version == served["version"]
+    assert binding.consent.text_hash == served["text_hash"]  # the text shown is the text recorded
     # The same session now reads its own credit without logging in again.
     credit = await client.get("/api/v1/me/credit", headers=headers)
     assert credit.status_code == 200
@@ -125,3 +136,159 @@ async def test_identity_endpoints_need_login(client):
     assert (await start(client, {})).status_code == 401
     response = await client.post("/api/v1/me/identity", json={"verify_id": "x"})
     assert response.status_code == 401
+
+
+# -- names (issue 10 item 10) -------------------------------------------------------------------
+
+MIDDLE_DOTS = ["·", "•", "・", "･"]  # U+00B7, U+2022, U+30FB, U+FF65
+
+
+async def _bound_name(client, login, fake_wechat, name):  # type: ignore[no-untyped-def]
+    """Binds a new user under `name`: (response, the name sent to WeChat, the name stored)."""
+    headers = await login(unique_code())
+    response = await bind(client, headers, name=name)
+    sent = fake_wechat.calls_to("/cityservice/face/identify/getverifyid")[-1]
+    me = (await client.get("/api/v1/me", headers=headers)).json()
+    binding = await IdentityBinding.get_or_none(user_id=me["id"]).prefetch_related("subject")
+    return response, sent["cert_info"]["cert_name"], binding.subject.name if binding else None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "刘䶮",  # U+4DAE, Extension A
+        "王𠀾",  # U+2003E, Extension B
+        "李𪜀",  # U+2A700, Extension C
+        "张𫝀",  # U+2B740, Extension D
+        "陈𫠠",  # U+2B820, Extension E
+        "赵𬺰",  # U+2CEB0, Extension F
+        "周𰀀",  # U+30000, Extension G
+        "吴〇",  # U+3007
+        "郑﨑",  # U+FA11, a unified ideograph in the compatibility block
+    ],
+)
+async def test_names_outside_the_basic_block_bind(client, login, fake_wechat, name):
+    response, sent, stored = await _bound_name(client, login, fake_wechat, name)
+    assert response.status_code == 200, response.text
+    assert sent == stored == name
+
+
+@pytest.mark.parametrize("dot", MIDDLE_DOTS)
+async def test_every_middle_dot_is_taken_as_the_id_cards(client, login, fake_wechat, dot):
+    response, sent, stored = await _bound_name(client, login, fake_wechat, f"巴特尔{dot}朝鲁")
+    assert response.status_code == 200, response.text
+    assert sent == stored == "巴特尔·朝鲁"
+    response, sent, stored = await _bound_name(
+        client, login, fake_wechat, f" 阿拉坦 {dot} 其其格{dot}敖包 "
+    )
+    assert response.status_code == 200, response.text
+    assert sent == stored == "阿拉坦·其其格·敖包"
+
+
+async def test_a_compatibility_ideograph_is_bound_as_its_unified_form(client, login, fake_wechat):
+    response, sent, stored = await _bound_name(client, login, fake_wechat, "李\uf900")
+    assert response.status_code == 200, response.text
+    assert sent == stored == "李\u8c48"  # 豈: NFC of U+F900
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *("·巴特尔", "巴特尔·", "巴特尔··朝鲁", "巴特尔.朝鲁"),  # a dot only between name parts
+        *("⼀二", "Bater", "乌云1"),  # a Kangxi radical (U+2F00), Latin, a digit
+        *("乌", "乌" * 31),  # too short, too long
+    ],
+)
+async def test_what_is_not_a_name_is_422(client, login, name):
+    headers = await login(unique_code())
+    response = await start(client, headers, name=name)
+    assert response.status_code == 422, name
+    assert "name" in response.json()["error"]["fields"]
+
+
+# -- the consent text and its version -----------------------------------------------------------
+
+
+async def test_the_consent_text_names_recipient_purpose_retention_and_withdrawal(client):
+    response = await client.get("/api/v1/consents/identity")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["version"] == identity_consent().version and body["purpose"] == "identity_binding"
+    sections = {s["key"]: s for s in body["sections"]}
+    assert {"processor", "purpose", "recipient", "retention", "withdrawal", "minors"} <= set(
+        sections
+    )
+    assert "腾讯" in sections["recipient"]["body"] and "人脸" in sections["recipient"]["body"]
+    assert "30 分钟" in sections["retention"]["body"]
+    assert "撤回" in sections["withdrawal"]["body"]
+    assert "监护人" in sections["minors"]["body"]
+    for section in sections.values():
+        assert section["body"] in body["text"]
+    assert body["text_hash"] == hashlib.sha256(body["text"].encode()).hexdigest()
+
+
+async def test_starting_under_an_outdated_consent_version_is_409(client, login, fake_wechat):
+    headers = await login(unique_code())
+    calls = len(fake_wechat.calls_to("/cityservice/face/identify/getverifyid"))
+    response = await start(client, headers, consent_version="2020-01")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "CONSENT_OUTDATED" and identity_consent().version in error["message"]
+    missing = await client.post(
+        "/api/v1/me/identity/verify-session",
+        headers=headers,
+        json={"name": "乌云", "id_number": fresh_id_number(), "consent": True},
+    )
+    assert missing.status_code == 422 and "consent_version" in missing.json()["error"]["fields"]
+    me = (await client.get("/api/v1/me", headers=headers)).json()
+    assert not await Consent.exists(user_id=me["id"])
+    assert len(fake_wechat.calls_to("/cityservice/face/identify/getverifyid")) == calls
+
+
+async def test_a_text_changed_during_verification_must_be_accepted_again(
+    client, login, monkeypatch
+):
+    headers = await login(unique_code())
+    started = await start(client, headers)
+    assert started.status_code == 200
+    newer = dataclasses.replace(identity_consent(), version="2099-01")
+    monkeypatch.setattr(identity, "identity_consent", lambda: newer)
+    response = await client.post(
+        "/api/v1/me/identity", headers=headers, json={"verify_id": started.json()["verify_id"]}
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "CONSENT_OUTDATED"
+    assert (await client.get("/api/v1/me", headers=headers)).json()["identity_bound"] is False
+
+
+# -- under 14: a guardian route -----------------------------------------------------------------
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return date(day.year - years, 3, 1)
+
+
+async def test_under_14_cannot_bind_without_a_guardian(client, login, fake_wechat):
+    headers = await login(unique_code())
+    calls = len(fake_wechat.calls_to("/cityservice/face/identify/getverifyid"))
+    turns_14_tomorrow = _years_before(today() + timedelta(days=1), 14)
+    for birth in (turns_14_tomorrow, _years_before(today(), 8)):
+        response = await start(client, headers, id_number=fresh_id_number(f"{birth:%Y%m%d}"))
+        assert response.status_code == 403, birth
+        error = response.json()["error"]
+        assert error["code"] == "GUARDIAN_REQUIRED" and "监护人" in error["message"]
+    me = (await client.get("/api/v1/me", headers=headers)).json()
+    assert not await Consent.exists(user_id=me["id"])  # nothing recorded, nothing sent to WeChat
+    assert len(fake_wechat.calls_to("/cityservice/face/identify/getverifyid")) == calls
+
+
+async def test_on_the_14th_birthday_binding_is_open(client, login):
+    headers = await login(unique_code())
+    birth = _years_before(today(), 14)
+    if (birth.month, birth.day) != (today().month, today().day):
+        pytest.skip("today is 29 February: no 14th birthday falls on it")
+    response = await bind(client, headers, id_number=fresh_id_number(f"{birth:%Y%m%d}"))
+    assert response.status_code == 200, response.text
