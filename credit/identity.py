@@ -1,9 +1,12 @@
-"""Binding a WeChat user to a real person (API.md "Login and identity", DESIGN.md §6).
+"""Binding a WeChat user to a real person (API.md "Login and identity", DESIGN.md §6), and
+withdrawing it.
 
 Separate consent first (recorded with time and text version, the text in config/consents.toml),
 then WeChat face verification: `getverifyid` here, `wx.requestFacialVerify` on the phone,
 `queryverifyinfo` here. One person per WeChat user and one user per person, held by unique
-constraints on both sides of the binding.
+constraints on both sides of the binding. Withdrawing the consent (PIPL art. 15, 47) unbinds:
+the binding goes, and so does what only the binding brought (the person's encrypted ID number),
+while the platform's records about the person stay.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,9 +24,19 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from credit.calendar_dates import today
+from credit.calendar_dates import shanghai_iso, today
 from credit.identifiers import id_birth_date, is_valid_id_number, normalise_id_number
-from credit.models import ID_NUMBER_FIELD, Consent, IdentityBinding, Subject, SubjectKind
+from credit.models import (
+    ID_NUMBER_FIELD,
+    Consent,
+    IdentityBinding,
+    Record,
+    Subject,
+    SubjectKind,
+)
+from infra.audit import AuditEvent
+from infra.audit import append as append_audit
+from infra.cache import invalidate_subjects
 from infra.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
 from infra.models import User
 from infra.runtime import Runtime
@@ -280,12 +293,20 @@ async def complete_binding(rt: Runtime, session: Session, verify_id: str) -> dic
     return {"name_masked": mask_name(subject.name), "id_number_masked": mask_id_number(id_number)}
 
 
+def _withdrawn() -> Conflict:
+    return Conflict(
+        "该核验所依据的授权已撤回，请重新阅读并同意授权后发起核验", code="CONSENT_WITHDRAWN"
+    )
+
+
 async def _require_live_consent(consent_id: int) -> None:
-    """The consent a verification started under is to the current text (the user accepts a
-    changed one first)."""
+    """The consent a verification started under: neither withdrawn since, nor to a text that
+    has changed since (the user accepts the current one first)."""
     row = await Consent.get_or_none(id=consent_id)
+    if row is None or row.withdrawn_at is not None:
+        raise _withdrawn()
     text = identity_consent()
-    if row is None or row.text_version != text.version:
+    if row.text_version != text.version:
         raise _outdated(text)
 
 
@@ -309,6 +330,8 @@ async def _bind(
                 raise Conflict("该身份已绑定其他微信用户", code="IDENTITY_TAKEN")
             if await IdentityBinding.exists(user_id=user.id):
                 raise Conflict("您已绑定实名身份", code="IDENTITY_ALREADY_BOUND")
+            if not await Consent.exists(id=consent_id, withdrawn_at=None):
+                raise _withdrawn()  # withdrawn while the face check ran
             await IdentityBinding.create(
                 user_id=user.id,
                 subject_id=subject.id,
@@ -318,3 +341,71 @@ async def _bind(
     except IntegrityError as exc:  # a concurrent binding won the unique constraint
         raise Conflict("该身份或用户已完成绑定", code="IDENTITY_TAKEN") from exc
     return subject
+
+
+# What an erased person subject is called: it stays (incentive redemptions and the audit log
+# refer to it) but holds nothing about the person any more.
+ERASED_NAME = "已解除绑定"
+
+
+async def withdraw_identity(rt: Runtime, session: Session, *, channel: str) -> dict[str, Any]:
+    """DELETE /me/identity: the consent is withdrawn (PIPL art. 15) and the user unbound. The
+    binding row goes; the person's name and encrypted ID number go too unless the platform holds
+    records about the person (then they are the platform's data, kept with those records: the
+    consent text says so). Every session of the user loses the subject at once, the subject's
+    cached views are dropped, and the audit log keeps that it happened (no ID number)."""
+    text = identity_consent()
+    now = datetime.now(UTC)
+    async with in_transaction():
+        binding = await IdentityBinding.get_or_none(user_id=session.user_id)
+        # A conditional delete: of two withdrawals at once, one deletes and the other is told.
+        if binding is None or not await IdentityBinding.filter(id=binding.id).delete():
+            raise Conflict("您尚未绑定实名身份，无需撤回", code="IDENTITY_NOT_BOUND")
+        # Every consent of this purpose still open, including verifications started and not
+        # finished: none can complete a binding any more.
+        await Consent.filter(
+            user_id=session.user_id, purpose=text.purpose, withdrawn_at=None
+        ).update(withdrawn_at=now)
+        erased = await _erase_person_unless_platform_data(binding.subject_id)
+    await invalidate_subjects(rt.redis, rt.keys, {binding.subject_id})
+    user = await User.get(id=session.user_id)
+    await refresh_user_sessions(rt.redis, rt.keys, user.id, list(user.roles), None)
+    await append_audit(
+        rt.redis,
+        rt.keys,
+        AuditEvent(
+            action="identity.withdraw",
+            actor_kind="self",
+            actor_role="citizen",
+            purpose="撤回实名核验授权并解除绑定",
+            channel=channel,
+            actor_user_id=user.id,
+            subject_id=binding.subject_id,
+            detail={
+                "consent_id": binding.consent_id,
+                "consent_version": text.version,
+                "personal_data_erased": erased,
+            },
+        ),
+    )
+    return {
+        "identity_bound": False,
+        "withdrawn_at": shanghai_iso(now),
+        "records_kept": not erased,
+    }
+
+
+async def _erase_person_unless_platform_data(subject_id: int) -> bool:
+    """Erase what only the binding brought: a person subject no record refers to. Its row stays
+    (others may refer to it) with no name, ID number, blind index or region; its natural key no
+    longer matches the ID, so a later import or binding of the same person starts afresh."""
+    if await Record.exists(subject_id=subject_id):
+        return False
+    await Subject.filter(id=subject_id, kind=SubjectKind.PERSON).update(
+        name=ERASED_NAME,
+        natural_key=f"erased:{subject_id}",
+        id_number_enc=None,
+        id_number_index=None,
+        region=None,
+    )
+    return True

@@ -1,4 +1,5 @@
-"""Login, logout, the caller's profile and identity binding (API.md "Login and identity")."""
+"""Login, logout, the caller's profile, identity binding and its withdrawal (API.md "Login and
+identity")."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sanic_ext import openapi
 from credit import accounts, identity
 from miniprogram_api.common import (
     BEARER,
+    channel,
     client_ip,
     json_body,
     parse_body,
@@ -99,6 +101,18 @@ async def bind_identity(request: Request) -> HTTPResponse:
     session = await require_session(request)
     body = parse_body(request, BindBody)
     return json_body(await identity.complete_binding(runtime(request), session, body.verify_id))
+
+
+@bp.delete("/me/identity")
+@openapi.definition(
+    summary="撤回实名核验授权并解除绑定（删除绑定及仅为绑定保存的加密身份信息）",
+    tag="identity",
+    secured=BEARER,
+)
+async def withdraw_identity(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    result = await identity.withdraw_identity(runtime(request), session, channel=channel(request))
+    return json_body(result)
 
 
 @bp.get("/consents/identity")

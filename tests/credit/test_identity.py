@@ -1,5 +1,6 @@
 """No ID number is stored or logged in plaintext once a person binds their identity and reads
-their credit (credit/identity.py, credit/self_read.py), on either backend. The importer's side:
+their credit (credit/identity.py, credit/self_read.py), on either backend, and none is left,
+encrypted or as a blind index, once they withdraw. The importer's side:
 tests/credit/ingest/test_importer.py. The rules of names, age and the consent text, as functions;
 the HTTP behaviour: tests/miniprogram_api/test_identity.py."""
 
@@ -16,6 +17,7 @@ import pytest
 from tortoise import connections
 
 from credit.identity import ConsentText, age_on, normalise_name
+from credit.models import Subject
 from infra.settings import CONFIG_DIR
 from tests.helpers import bind, fresh_id_number, unique_code
 
@@ -53,6 +55,21 @@ async def test_no_id_number_in_plaintext_in_the_database(client, login, settings
     for blob in await _database_blobs(settings):
         for needle in needles:
             assert needle not in blob
+
+
+async def test_after_withdrawal_neither_the_encrypted_id_nor_its_index_is_stored(
+    client, login, settings, cipher
+):
+    id_number = fresh_id_number("19770707")
+    headers = await login(unique_code())
+    assert (await bind(client, headers, name="萨仁高娃", id_number=id_number)).status_code == 200
+    index = cipher.blind_index(id_number, "subject.id_number").encode()
+    encrypted = (await Subject.get(id_number_index=index.decode())).id_number_enc.encode()
+    before = await _database_blobs(settings, live_rows_only=True)
+    assert any(index in blob and encrypted in blob for blob in before)  # the check can see them
+    assert (await client.delete("/api/v1/me/identity", headers=headers)).status_code == 200
+    for blob in await _database_blobs(settings, live_rows_only=True):
+        assert index not in blob and encrypted not in blob and id_number.encode() not in blob
 
 
 async def test_no_id_number_in_the_logs(client, login, caplog):

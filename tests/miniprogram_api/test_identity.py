@@ -1,10 +1,12 @@
 """Binding a real identity: consent, face verification, one person per user and vice versa; the
-names that bind, the consent text and its version, the age limit."""
+names that bind, the consent text and its version, the age limit, and withdrawing it all."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -13,8 +15,11 @@ from stdnum.cn import ric
 from credit import identity
 from credit.calendar_dates import today
 from credit.identity import identity_consent
-from credit.models import Consent, IdentityBinding, Subject
-from tests.helpers import bind, fresh_id_number, start, unique_code
+from credit.models import Consent, IdentityBinding, Record, Subject
+from infra.audit import drain
+from infra.models import AuditEntry
+from infra.security.sessions import SessionHash, hash_token
+from tests.helpers import bind, fresh_id_number, make_record, start, unique_code
 
 
 async def test_full_binding_flow_records_consent_and_masks(client, login, fake_wechat, cipher):
@@ -42,6 +47,7 @@ async def test_full_binding_flow_records_consent_and_masks(client, login, fake_w
     assert binding.consent.purpose == "identity_binding"
     assert binding.consent.text_version == served["version"]
     assert binding.consent.text_hash == served["text_hash"]  # the text shown is the text recorded
+    assert binding.consent.withdrawn_at is None
     # The same session now reads its own credit without logging in again.
     credit = await client.get("/api/v1/me/credit", headers=headers)
     assert credit.status_code == 200
@@ -292,3 +298,142 @@ async def test_on_the_14th_birthday_binding_is_open(client, login):
         pytest.skip("today is 29 February: no 14th birthday falls on it")
     response = await bind(client, headers, id_number=fresh_id_number(f"{birth:%Y%m%d}"))
     assert response.status_code == 200, response.text
+
+
+# -- withdrawal: DELETE /api/v1/me/identity -----------------------------------------------------
+
+
+async def _session_subject(redis, keys, headers) -> bytes | None:  # type: ignore[no-untyped-def]
+    token = headers["Authorization"].removeprefix("Bearer ")
+    return await redis.hget(keys.session(hash_token(token)), SessionHash.SUBJECT)
+
+
+async def test_withdrawal_unbinds_erases_and_updates_every_session(
+    client, login, redis, keys, cipher
+):
+    code = unique_code()
+    first, second = await login(code), await login(code)  # two phones of one WeChat user
+    id_number = fresh_id_number()
+    assert (await bind(client, first, name="乌云其其格", id_number=id_number)).status_code == 200
+    me = (await client.get("/api/v1/me", headers=first)).json()
+    binding = await IdentityBinding.get(user_id=me["id"])
+    for headers in (first, second):  # both sessions see the subject; the view is cached
+        assert (await client.get("/api/v1/me/credit", headers=headers)).status_code == 200
+    assert await redis.exists(keys.credit_view(binding.subject_id))
+
+    response = await client.delete("/api/v1/me/identity", headers=first)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["identity_bound"] is False and body["records_kept"] is False
+    assert body["withdrawn_at"].endswith("+08:00")
+
+    for headers in (first, second):
+        assert await _session_subject(redis, keys, headers) == b""
+        credit = await client.get("/api/v1/me/credit", headers=headers)
+        assert credit.status_code == 409
+        assert credit.json()["error"]["code"] == "IDENTITY_NOT_BOUND"
+        profile = (await client.get("/api/v1/me", headers=headers)).json()
+        assert profile["identity_bound"] is False and profile["identity"] is None
+    assert not await redis.exists(keys.credit_view(binding.subject_id))
+    assert not await IdentityBinding.exists(user_id=me["id"])
+    subject = await Subject.get(id=binding.subject_id)
+    assert subject.id_number_enc is None and subject.id_number_index is None
+    assert subject.name != "乌云其其格" and subject.region is None
+    index = cipher.blind_index(id_number, "subject.id_number")
+    assert not await Subject.exists(id_number_index=index)
+    assert not await Subject.exists(natural_key=f"id:{index}")
+    consent = await Consent.get(id=binding.consent_id)
+    assert consent.withdrawn_at is not None and consent.text_version == identity_consent().version
+
+    await drain(redis, keys, wait=2.0)
+    entry = await AuditEntry.get(action="identity.withdraw", actor_user_id=me["id"])
+    assert entry.subject_id == binding.subject_id and entry.actor_kind == "self"
+    written = json.dumps(
+        [entry.purpose, entry.channel, entry.actor_org, entry.detail], ensure_ascii=False
+    )
+    assert id_number not in written and index not in written and "乌云其其格" not in written
+    assert entry.detail["personal_data_erased"] is True
+
+
+async def test_withdrawal_keeps_the_platforms_records_and_rebinding_finds_them(client, login):
+    headers = await login(unique_code())
+    id_number = fresh_id_number()
+    assert (await bind(client, headers, id_number=id_number)).status_code == 200
+    me = (await client.get("/api/v1/me", headers=headers)).json()
+    subject_id = (await IdentityBinding.get(user_id=me["id"])).subject_id
+    record = await make_record(subject_id)
+
+    response = await client.delete("/api/v1/me/identity", headers=headers)
+    assert response.status_code == 200 and response.json()["records_kept"] is True
+    subject = await Subject.get(id=subject_id)
+    assert subject.id_number_enc and subject.id_number_index  # the platform's data stays
+    assert await Record.exists(id=record.id, subject_id=subject_id)
+    assert (await client.get("/api/v1/me/credit", headers=headers)).status_code == 409
+
+    again = await bind(client, headers, id_number=id_number)  # a new consent, the same person
+    assert again.status_code == 200
+    binding = await IdentityBinding.get(user_id=me["id"])
+    assert binding.subject_id == subject_id
+    consents = await Consent.filter(user_id=me["id"]).order_by("id")
+    assert [c.withdrawn_at is None for c in consents] == [False, True]
+    assert (await client.get("/api/v1/me/credit", headers=headers)).status_code == 200
+
+
+async def test_after_erasure_the_same_person_binds_afresh(client, login):
+    headers = await login(unique_code())
+    id_number = fresh_id_number()
+    assert (await bind(client, headers, id_number=id_number)).status_code == 200
+    me = (await client.get("/api/v1/me", headers=headers)).json()
+    erased_id = (await IdentityBinding.get(user_id=me["id"])).subject_id
+    assert (await client.delete("/api/v1/me/identity", headers=headers)).status_code == 200
+    assert (await bind(client, headers, id_number=id_number)).status_code == 200
+    binding = await IdentityBinding.get(user_id=me["id"])
+    assert binding.subject_id != erased_id
+    assert (await Subject.get(id=erased_id)).id_number_enc is None
+
+
+async def test_withdrawal_touches_only_the_callers_own_binding(client, login, redis, keys):
+    alice = await login(unique_code())
+    bob = await login(unique_code())
+    assert (await bind(client, alice)).status_code == 200
+    assert (await bind(client, bob)).status_code == 200
+    bob_id = (await client.get("/api/v1/me", headers=bob)).json()["id"]
+    bob_binding = await IdentityBinding.get(user_id=bob_id)
+
+    assert (await client.delete("/api/v1/me/identity", headers=alice)).status_code == 200
+    again = await client.delete("/api/v1/me/identity", headers=alice)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "IDENTITY_NOT_BOUND"
+    assert await IdentityBinding.exists(id=bob_binding.id)
+    assert (await Consent.get(id=bob_binding.consent_id)).withdrawn_at is None
+    assert await _session_subject(redis, keys, bob) == str(bob_binding.subject_id).encode()
+    assert (await client.get("/api/v1/me/credit", headers=bob)).status_code == 200
+    assert (await client.delete("/api/v1/me/identity")).status_code == 401
+
+
+async def test_two_withdrawals_at_once_one_wins(client, login):
+    code = unique_code()
+    first, second = await login(code), await login(code)
+    assert (await bind(client, first)).status_code == 200
+    responses = await asyncio.gather(
+        client.delete("/api/v1/me/identity", headers=first),
+        client.delete("/api/v1/me/identity", headers=second),
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409]
+
+
+async def test_a_verification_started_before_withdrawal_cannot_complete(client, login):
+    headers = await login(unique_code())
+    earlier = await start(client, headers)
+    later = await start(client, headers)
+    assert earlier.status_code == later.status_code == 200
+    done = await client.post(
+        "/api/v1/me/identity", headers=headers, json={"verify_id": later.json()["verify_id"]}
+    )
+    assert done.status_code == 200
+    assert (await client.delete("/api/v1/me/identity", headers=headers)).status_code == 200
+    stale = await client.post(
+        "/api/v1/me/identity", headers=headers, json={"verify_id": earlier.json()["verify_id"]}
+    )
+    assert stale.status_code == 409
+    assert stale.json()["error"]["code"] == "CONSENT_WITHDRAWN"
+    assert (await client.get("/api/v1/me", headers=headers)).json()["identity_bound"] is False
