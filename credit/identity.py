@@ -361,6 +361,7 @@ async def withdraw_identity(rt: Runtime, session: Session, *, channel: str) -> d
         # A conditional delete: of two withdrawals at once, one deletes and the other is told.
         if binding is None or not await IdentityBinding.filter(id=binding.id).delete():
             raise Conflict("您尚未绑定实名身份，无需撤回", code="IDENTITY_NOT_BOUND")
+        accepted = await Consent.get(id=binding.consent_id)
         # Every consent of this purpose still open, including verifications started and not
         # finished: none can complete a binding any more.
         await Consent.filter(
@@ -383,7 +384,7 @@ async def withdraw_identity(rt: Runtime, session: Session, *, channel: str) -> d
             subject_id=binding.subject_id,
             detail={
                 "consent_id": binding.consent_id,
-                "consent_version": text.version,
+                "consent_version": accepted.text_version,  # the text withdrawn from
                 "personal_data_erased": erased,
             },
         ),

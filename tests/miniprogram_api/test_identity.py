@@ -353,6 +353,7 @@ async def test_withdrawal_unbinds_erases_and_updates_every_session(
     )
     assert id_number not in written and index not in written and "乌云其其格" not in written
     assert entry.detail["personal_data_erased"] is True
+    assert entry.detail["consent_version"] == consent.text_version
 
 
 async def test_withdrawal_keeps_the_platforms_records_and_rebinding_finds_them(client, login):
