@@ -8,7 +8,6 @@ Everything is fictional and deterministic for a given seed (except the ciphertex
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
@@ -21,11 +20,10 @@ import asyncpg
 from stdnum.cn import ric, uscc
 
 from bench.harness.project import (
-    CONSENT_PURPOSE,
-    CONSENT_TEXT,
     ID_NUMBER_FIELD,
     FieldCipher,
     add_months,
+    identity_consent,
     today,
 )
 
@@ -334,11 +332,11 @@ def user_rows(
     plan: DataPlan, consent_version: str, now: datetime
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """(users, consents, bindings): user N has openid demo-openid-benchN and is person N."""
-    text_hash = hashlib.sha256(CONSENT_TEXT.encode()).hexdigest()
+    consent = identity_consent()
     users, consents, bindings = [], [], []
     for n in range(1, plan.users + 1):
         users.append((n, f"{BENCH_OPENID_PREFIX}{n}", None, '["citizen"]', False, now, None))
-        consents.append((n, n, CONSENT_PURPOSE, consent_version, text_hash, now))
+        consents.append((n, n, consent.purpose, consent_version, consent.text_hash, now))
         bindings.append((n, n, n, n, "bench", None, now))
     return users, consents, bindings
 

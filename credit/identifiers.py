@@ -8,6 +8,7 @@ stdnum's own `validate` consults)."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import lru_cache
 
 from stdnum.cn import ric
@@ -37,6 +38,11 @@ def is_valid_id_number(value: str) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def id_birth_date(value: str) -> date:
+    """The birth date of a valid ID number (characters 7–14 of the 18)."""
+    return ric.get_birth_date(normalise_id_number(value))
 
 
 @lru_cache(maxsize=65536)

@@ -143,7 +143,8 @@ class SubjectOperator(Model):
 
 
 class Consent(Model):
-    """A separate, recorded consent (PIPL): what text version the user accepted, and when."""
+    """A separate, recorded consent (PIPL): what text version the user accepted, and when; and
+    when they withdrew it."""
 
     id = fields.BigIntField(primary_key=True)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
@@ -154,6 +155,7 @@ class Consent(Model):
     text_version = fields.CharField(max_length=20)
     text_hash = fields.CharField(max_length=64)
     accepted_at = fields.DatetimeField(auto_now_add=True)
+    withdrawn_at = fields.DatetimeField(null=True)  # PIPL art. 15: withdrawn, and when
 
     class Meta:
         table = "consent"

@@ -85,7 +85,6 @@ class Settings(BaseModel):
     code_signing_keys: str | None = None
     code_key_source: str = "env"
     session_ttl_seconds: int = Field(604800, gt=0)
-    identity_consent_version: str = "2026-01"
     access_log: bool = False
     upload_dir: str = "var/uploads"
     upload_max_bytes: int = Field(10 * 1024 * 1024, gt=0)

@@ -1,4 +1,5 @@
-"""Login, logout, the caller's profile and identity binding (API.md "Login and identity")."""
+"""Login, logout, the caller's profile, identity binding and its withdrawal (API.md "Login and
+identity")."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sanic_ext import openapi
 from credit import accounts, identity
 from miniprogram_api.common import (
     BEARER,
+    channel,
     client_ip,
     json_body,
     parse_body,
@@ -31,6 +33,8 @@ class VerifySessionBody(BaseModel):
     name: str = Field(min_length=1, max_length=40)
     id_number: str = Field(min_length=1, max_length=32)
     consent: StrictBool
+    # The version of the consent text the user read and accepted (GET /consents/identity).
+    consent_version: str = Field(min_length=1, max_length=20)
 
 
 class BindBody(BaseModel):
@@ -76,7 +80,12 @@ async def verify_session(request: Request) -> HTTPResponse:
     session = await require_session(request)
     body = parse_body(request, VerifySessionBody)
     verify_id = await identity.start_verification(
-        runtime(request), session, name=body.name, id_number=body.id_number, consent=body.consent
+        runtime(request),
+        session,
+        name=body.name,
+        id_number=body.id_number,
+        consent=body.consent,
+        consent_version=body.consent_version,
     )
     return json_body({"verify_id": verify_id})
 
@@ -92,3 +101,23 @@ async def bind_identity(request: Request) -> HTTPResponse:
     session = await require_session(request)
     body = parse_body(request, BindBody)
     return json_body(await identity.complete_binding(runtime(request), session, body.verify_id))
+
+
+@bp.delete("/me/identity")
+@openapi.definition(
+    summary="撤回实名核验授权并解除绑定（删除绑定及仅为绑定保存的加密身份信息）",
+    tag="identity",
+    secured=BEARER,
+)
+async def withdraw_identity(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    result = await identity.withdraw_identity(runtime(request), session, channel=channel(request))
+    return json_body(result)
+
+
+@bp.get("/consents/identity")
+@openapi.definition(
+    summary="实名核验与人脸识别授权书（当前版本；发起核验时须提交所同意的版本）", tag="identity"
+)
+async def identity_consent_text(request: Request) -> HTTPResponse:
+    return json_body(identity.identity_consent().as_dict())

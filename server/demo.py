@@ -11,7 +11,7 @@ import logging
 from datetime import date, timedelta
 
 from credit.calendar_dates import add_months, today
-from credit.identity import CONSENT_PURPOSE, CONSENT_TEXT
+from credit.identity import identity_consent
 from credit.models import (
     ID_NUMBER_FIELD,
     Consent,
@@ -100,11 +100,9 @@ async def _person(rt: Runtime, name: str, id_number: str) -> Subject:
 async def _bind(rt: Runtime, user: User, subject: Subject) -> None:
     if await IdentityBinding.exists(user_id=user.id):
         return
+    text = identity_consent()
     consent = await Consent.create(
-        user_id=user.id,
-        purpose=CONSENT_PURPOSE,
-        text_version=rt.settings.identity_consent_version,
-        text_hash=hashlib.sha256(CONSENT_TEXT.encode()).hexdigest(),
+        user_id=user.id, purpose=text.purpose, text_version=text.version, text_hash=text.text_hash
     )
     await IdentityBinding.create(
         user_id=user.id, subject_id=subject.id, consent_id=consent.id, method="demo"

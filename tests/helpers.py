@@ -19,13 +19,17 @@ def fresh_id_number(birth: str = "19880808") -> str:
     return base + ric.calc_check_digit(base + "0")  # stdnum takes the full 18 characters
 
 
-async def start(client, headers, name="乌云", id_number=None, consent=True):  # type: ignore[no-untyped-def]
-    """Starts identity verification (consent + getverifyid)."""
-    return await client.post(
-        "/api/v1/me/identity/verify-session",
-        headers=headers,
-        json={"name": name, "id_number": id_number or fresh_id_number(), "consent": consent},
-    )
+async def start(client, headers, name="乌云", id_number=None, consent=True, consent_version=None):  # type: ignore[no-untyped-def]
+    """Starts identity verification (consent to the current text + getverifyid)."""
+    from credit.identity import identity_consent
+
+    body = {
+        "name": name,
+        "id_number": id_number or fresh_id_number(),
+        "consent": consent,
+        "consent_version": consent_version or identity_consent().version,
+    }
+    return await client.post("/api/v1/me/identity/verify-session", headers=headers, json=body)
 
 
 async def bind(client, headers, name="乌云", id_number=None):  # type: ignore[no-untyped-def]

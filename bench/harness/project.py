@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from credit.calendar_dates import add_months, today
-from credit.identity import CONSENT_PURPOSE, CONSENT_TEXT
+from credit.identity import identity_consent
 from credit.ingest import import_file
 from credit.models import ID_NUMBER_FIELD
 from infra.cache import Keys, make_redis
@@ -62,8 +62,6 @@ async def migrate(settings: Settings) -> None:
 
 __all__ = [
     "AUDIT_STREAM",
-    "CONSENT_PURPOSE",
-    "CONSENT_TEXT",
     "CREDIT_CODE_RECORDS",
     "CREDIT_VIEWS",
     "ENV_VARS",
@@ -78,6 +76,7 @@ __all__ = [
     "SettingsError",
     "add_months",
     "close_database",
+    "identity_consent",
     "import_file",
     "load_settings",
     "make_redis",

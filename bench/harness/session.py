@@ -93,7 +93,7 @@ class Session:
         sizes = f"{plan.subjects:,} subjects, {plan.records:,} records"
         say(f"loading {sizes}, {plan.users:,} users" if with_users else f"loading {sizes}")
         records = tomllib.loads((self.workdir / "config" / "records.toml").read_text())
-        consent_version = str(self.config.get("identity_consent_version", "2026-01"))
+        consent_version = project.identity_consent().version
         async with db.connect() as conn:
             return await load(
                 conn, plan, cipher_for(self.keys), Windows.from_records(records),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.helpers import unique_code
+from tests.helpers import bound_citizen, unique_code
 
 GARBAGE_BODIES: list[bytes] = [
     b"",
@@ -45,6 +45,11 @@ def concrete_paths(path: str) -> list[str]:
     return [re.sub(r"<[^>]+>", value, path) for value in PATH_VALUES]
 
 
+# Routes that change the caller's own standing whatever the body: swept with a citizen of their
+# own instead of demo-citizen, whom later tests need as the demo data made them.
+OWN_STANDING_ROUTES = {("DELETE", "/api/v1/me/identity")}
+
+
 async def test_every_endpoint_answers_bad_input_with_a_4xx_never_a_500(app, client, login):
     citizen = await login("demo-citizen")
     newcomer = await login(unique_code())
@@ -53,8 +58,11 @@ async def test_every_endpoint_answers_bad_input_with_a_4xx_never_a_500(app, clie
     assert len(routes) >= 11  # every endpoint of the foundation is in the sweep
     failures = []
     for method, template in routes:
+        caller = citizen
+        if (method, template) in OWN_STANDING_ROUTES:
+            caller = (await bound_citizen(client, login))[0]
         for path in concrete_paths(template):
-            for headers in ({}, citizen, newcomer, reviewer, {"Authorization": "Bearer \x00"}):
+            for headers in ({}, caller, newcomer, reviewer, {"Authorization": "Bearer \x00"}):
                 for body in GARBAGE_BODIES:
                     response = await client.request(
                         method,
