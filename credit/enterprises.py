@@ -76,7 +76,6 @@ async def claim(
         missing = "power_of_attorney_upload_id" if licence_upload_id else "licence_upload_id"
         raise Invalid("请同时上传授权委托书和营业执照", fields={missing: "必填"})
     application = await submit_authorisation(
-        rt,
         session,
         subject,
         power_of_attorney_upload_id=power_of_attorney_upload_id,

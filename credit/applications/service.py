@@ -299,7 +299,6 @@ async def _file_about_record(
 
 
 async def submit_authorisation(
-    rt: Runtime,
     session: Session,
     subject: Subject,
     *,
