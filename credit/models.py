@@ -79,6 +79,9 @@ class Subject(Model):
     id_number_index = fields.CharField(max_length=40, null=True, unique=True)
     legal_representative = fields.CharField(max_length=100, null=True)
     legal_representative_id_enc = fields.TextField(null=True)
+    # blind_index(id number, ID_NUMBER_FIELD): the same digest a bound person's id_number_index
+    # holds, so "is this user the legal representative?" is an equality, with no decryption.
+    legal_representative_id_index = fields.CharField(max_length=40, null=True, db_index=True)
     region = fields.CharField(max_length=6, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -122,9 +125,20 @@ class Record(Model):
         indexes = (("subject_id", "status"),)
 
 
+class OperatorBasis(StrEnum):
+    """How a user came to act for a market entity (credit/acting.py)."""
+
+    LEGAL_REPRESENTATIVE = "legal_representative"  # bound identity = the stored 法定代表人
+    POWER_OF_ATTORNEY = "power_of_attorney"  # 授权委托书 + 营业执照, approved by a reviewer
+    # Made by a merchant approval before proof was required (migration 0008): gives no rights
+    # until the user proves one of the two above.
+    UNPROVEN = "unproven"
+
+
 class SubjectOperator(Model):
     """A user who acts for an organisation subject (法定代表人 or 经办人): may register its
-    information and apply to repair or object to its records."""
+    information, apply to repair or object to its records and rent for it — when `basis` is a
+    proof (credit/acting.py decides)."""
 
     id = fields.BigIntField(primary_key=True)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
@@ -135,6 +149,8 @@ class SubjectOperator(Model):
         "credit.Subject", related_name="operators", on_delete=fields.RESTRICT
     )
     subject_id: int
+    basis = fields.CharEnumField(OperatorBasis, max_length=24, db_default=OperatorBasis.UNPROVEN)
+    application_id = fields.BigIntField(null=True)  # the approved authorisation request
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

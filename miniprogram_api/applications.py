@@ -24,6 +24,8 @@ COLLECTIONS = {
     "registrations": ApplicationKind.REGISTRATION,
     "repairs": ApplicationKind.REPAIR,
     "objections": ApplicationKind.OBJECTION,
+    # requests to act for an enterprise, filed through POST /api/v1/me/enterprises
+    "enterprise-authorisations": ApplicationKind.AUTHORISATION,
 }
 
 

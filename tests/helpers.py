@@ -83,8 +83,12 @@ async def make_record(subject_id: int, **overrides):  # type: ignore[no-untyped-
     return await Record.create(**values)
 
 
-async def make_enterprise(name: str | None = None):  # type: ignore[no-untyped-def]
-    """A fresh enterprise subject in the credit store, with a valid USCC."""
+async def make_enterprise(  # type: ignore[no-untyped-def]
+    name: str | None = None, *, represented_by: int | None = None, kind: str = "enterprise"
+):
+    """A fresh market entity in the credit store, with a valid USCC; `represented_by`: the person
+    subject whose ID number the platform gives as its legal representative's (as the importer
+    stores it: the blind index only)."""
     import secrets
 
     from stdnum.cn import uscc
@@ -92,12 +96,27 @@ async def make_enterprise(name: str | None = None):  # type: ignore[no-untyped-d
     from credit.models import Subject
 
     alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    base = "91152921MA" + "".join(secrets.choice(alphabet) for _ in range(7))
+    prefix = "91152921MA" if kind == "enterprise" else "92152921MA"
+    base = prefix + "".join(secrets.choice(alphabet) for _ in range(7))
     code = base + uscc.calc_check_digit(base)
+    person = await Subject.get(id=represented_by) if represented_by else None
     return await Subject.create(
         natural_key=f"uscc:{code}",
-        kind="enterprise",
+        kind=kind,
         name=name or f"阿拉善测试商贸有限公司{code[-4:]}",
         uscc=code,
         region="152921",
+        legal_representative=person.name if person else None,
+        legal_representative_id_index=person.id_number_index if person else None,
     )
+
+
+async def represented_enterprise(client, headers, person_subject_id: int, **kwargs):  # type: ignore[no-untyped-def]
+    """A fresh enterprise whose legal representative is this bound person, linked to them the
+    way a user does it: POST /api/v1/me/enterprises."""
+    enterprise = await make_enterprise(represented_by=person_subject_id, **kwargs)
+    linked = await client.post(
+        "/api/v1/me/enterprises", headers=headers, json={"uscc": enterprise.uscc}
+    )
+    assert linked.status_code == 201, linked.text
+    return enterprise

@@ -16,6 +16,8 @@ class ApplicationKind(StrEnum):
     REGISTRATION = "registration"
     REPAIR = "repair"
     OBJECTION = "objection"
+    # 授权委托书 + 营业执照: the applicant asks to act for a market entity (credit/acting.py)
+    AUTHORISATION = "authorisation"
 
 
 class ApplicationStatus(StrEnum):

@@ -17,7 +17,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from credit.acting import acting_subject, acting_subject_ids
+from credit.acting import acting_subject, acting_subject_ids, link_operator
 from credit.applications.models import (
     OPEN_STATUSES,
     Application,
@@ -30,6 +30,9 @@ from credit.applications.rules import ApplicationRules, default_rules, repair_el
 from credit.calendar_dates import SHANGHAI, shanghai_iso, today
 from credit.lookup import subject_json
 from credit.models import (
+    ID_NUMBER_FIELD,
+    IdentityBinding,
+    OperatorBasis,
     Record,
     RecordSource,
     RecordStatus,
@@ -46,13 +49,19 @@ from infra.models import User
 from infra.moderation import Moderation, moderate
 from infra.pagination import cursor_id, page, status_filter
 from infra.runtime import Runtime
+from infra.security.crypto import mask_id_number, mask_name
 from infra.security.sessions import Session
 from infra.uploads import owned_upload_ids
 
 Kind = ApplicationKind
 Status = ApplicationStatus
 
-KIND_LABELS = {Kind.REGISTRATION: "自愿注册", Kind.REPAIR: "信用修复", Kind.OBJECTION: "信用异议"}
+KIND_LABELS = {
+    Kind.REGISTRATION: "自愿注册",
+    Kind.REPAIR: "信用修复",
+    Kind.OBJECTION: "信用异议",
+    Kind.AUTHORISATION: "企业经办授权",
+}
 STATUS_LABELS = {
     Status.SUBMITTED: "已提交",
     Status.ACCEPTED: "已受理",
@@ -79,6 +88,10 @@ DECISIONS = ("accept", "reject", "approve", "deny")
 TRANSITIONS: dict[tuple[Kind, Status, str], Status] = {
     (Kind.REGISTRATION, Status.SUBMITTED, "approve"): Status.APPROVED,
     (Kind.REGISTRATION, Status.SUBMITTED, "reject"): Status.REJECTED,
+    # an authorisation request: reject 不予受理 (materials incomplete), deny 未通过 (not valid)
+    (Kind.AUTHORISATION, Status.SUBMITTED, "approve"): Status.APPROVED,
+    (Kind.AUTHORISATION, Status.SUBMITTED, "reject"): Status.REJECTED,
+    (Kind.AUTHORISATION, Status.SUBMITTED, "deny"): Status.DENIED,
     **{
         transition: target
         for kind in (Kind.REPAIR, Kind.OBJECTION)
@@ -308,8 +321,47 @@ async def _file_about_record(
     )
 
 
+async def submit_authorisation(
+    session: Session,
+    subject: Subject,
+    *,
+    power_of_attorney_upload_id: int,
+    licence_upload_id: int,
+) -> Application:
+    """A request to act for `subject` (a market entity the caller is not the legal representative
+    of): the 授权委托书 and the 营业执照, both the caller's own uploads, for a reviewer to check.
+    One open request per user and entity; approval makes the operator link (`_apply`)."""
+    rules = default_rules()
+    if power_of_attorney_upload_id == licence_upload_id:
+        raise Invalid(
+            "授权委托书和营业执照须分别上传",
+            fields={"licence_upload_id": "不能与授权委托书是同一文件"},
+        )
+    attachments = await owned_upload_ids(session, [power_of_attorney_upload_id, licence_upload_id])
+    open_key = _authorisation_key(subject.id, session.user_id)
+    if await Application.exists(open_key=open_key):
+        raise Conflict("您已提交该企业的授权申请，请等待审核", code="APPLICATION_EXISTS")
+    return await _create(
+        rules,
+        session,
+        await _openid(session.user_id),
+        kind=Kind.AUTHORISATION,
+        subject_id=subject.id,
+        record=None,
+        subject_line=subject.name,
+        open_key=open_key,
+        title=subject.name[:100],
+        text=f"申请代{subject.name}办理信用事务",
+        attachments=attachments,
+    )
+
+
 def _open_key(record_id: int) -> str:
     return f"record:{record_id}"
+
+
+def _authorisation_key(subject_id: int, user_id: int) -> str:
+    return f"authorisation:{subject_id}:{user_id}"
 
 
 def _receipt(application: Application) -> dict[str, Any]:
@@ -334,6 +386,7 @@ async def _create(
     subject_id: int,
     record: Record | None,
     subject_line: str,
+    open_key: str | None = None,
     **values: Any,
 ) -> Application:
     due_on = default_calendar().add_working_days(today(), rules.due_working_days[kind])
@@ -345,7 +398,7 @@ async def _create(
                 applicant_id=session.user_id,
                 subject_id=subject_id,
                 record_id=record.id if record else None,
-                open_key=_open_key(record.id) if record else None,
+                open_key=_open_key(record.id) if record else open_key,
                 due_on=due_on,
                 **values,
             )
@@ -544,6 +597,15 @@ async def _apply(
     correction: dict[str, str] | None,
 ) -> bool:
     """The change an approval or denial makes to the credit store; True when a view changes."""
+    if application.kind == Kind.AUTHORISATION:
+        if target == Status.APPROVED:
+            await link_operator(
+                application.applicant_id,
+                application.subject_id,
+                OperatorBasis.POWER_OF_ATTORNEY,
+                application.id,
+            )
+        return False
     if application.kind == Kind.REGISTRATION:
         if target == Status.APPROVED:
             await _publish_registration(rules, application)
@@ -698,7 +760,43 @@ async def review_detail(
         )
     shaped = _review_summary(application)
     shaped["subject"] = subject_json(application.subject, rt.cipher)
+    if kind == Kind.AUTHORISATION:
+        shaped["subject"]["legal_representative"] = application.subject.legal_representative
+        shaped["applicant"] = await _applicant_identity(
+            rt, session, application, channel=channel, audit=audit
+        )
     return await _with_history(application, shaped, reviewer=True)
+
+
+async def _applicant_identity(
+    rt: Runtime, session: Session, application: Application, *, channel: str, audit: bool
+) -> dict[str, str] | None:
+    """Who asks to act for the entity, masked, so the reviewer can hold it against the 授权委托书's
+    受托人; reading it is a read of the applicant's personal data, audited as such."""
+    binding = await IdentityBinding.get_or_none(user_id=application.applicant_id)
+    if binding is None:
+        return None
+    person = await Subject.get(id=binding.subject_id)
+    id_number = (
+        rt.cipher.decrypt(person.id_number_enc, ID_NUMBER_FIELD) if person.id_number_enc else ""
+    )
+    if audit:
+        await append_audit(
+            rt.redis,
+            rt.keys,
+            AuditEvent(
+                action="identity.read",
+                actor_kind="reviewer",
+                actor_role=DECIDER_ROLE if session.has_role(DECIDER_ROLE) else "admin",
+                actor_org="阿拉善盟信用中心",
+                purpose=f"{KIND_LABELS[Kind.AUTHORISATION]}审核",
+                channel=channel,
+                actor_user_id=session.user_id,
+                subject_id=person.id,
+                detail={"application_id": application.id},
+            ),
+        )
+    return {"name_masked": mask_name(person.name), "id_number_masked": mask_id_number(id_number)}
 
 
 def _summary(application: Application) -> dict[str, Any]:
@@ -720,6 +818,13 @@ def _summary(application: Application) -> dict[str, Any]:
             category=application.category, title=application.title, content=application.text
         )
         shaped["record_id"] = application.result_record_id
+    elif application.kind == Kind.AUTHORISATION:
+        power_of_attorney, licence = [*application.attachments, None, None][:2]
+        shaped.update(
+            enterprise=application.title,
+            power_of_attorney_upload_id=power_of_attorney,
+            licence_upload_id=licence,
+        )
     else:
         shaped["reason"] = application.text
         shaped["record"] = (

@@ -46,6 +46,7 @@ SUBJECT_FIELDS = (
     "legal_representative",
     "legal_representative_id_enc",
     "region",
+    "legal_representative_id_index",  # blind index under ID_NUMBER_FIELD (credit/acting.py)
 )
 SUBJECT_INSERT_COLUMNS = ("natural_key", *SUBJECT_FIELDS, "created_at", "updated_at")
 # Fields the feed owns; status, shared and source belong to the workflows (repair, objection).
@@ -102,6 +103,7 @@ PG_TYPES = {
         "id_number_index",
         "legal_representative",
         "region",
+        "legal_representative_id_index",
         "record_class",
         "type",
         "title",
@@ -268,6 +270,11 @@ def _merged_subject(
         cipher, legal_id_enc, new.legal_representative_id, LEGAL_REP_ID_FIELD
     ):
         legal_id_enc = cipher.encrypt(new.legal_representative_id, LEGAL_REP_ID_FIELD)
+    legal_id_index = (
+        _legal_rep_index(cipher, new.legal_representative_id)
+        if new.legal_representative_id
+        else stored["legal_representative_id_index"]
+    )
     merged = [
         new.kind,
         new.name,
@@ -279,8 +286,14 @@ def _merged_subject(
         new.legal_representative or stored["legal_representative"],
         legal_id_enc,
         new.region or stored["region"],
+        legal_id_index,
     ]
     return None if merged == old else merged
+
+
+def _legal_rep_index(cipher: FieldCipher, id_number: str) -> str:
+    """The digest a bound person's id_number_index holds: the same field name, on purpose."""
+    return cipher.blind_index(id_number, ID_NUMBER_FIELD)
 
 
 def _subject_insert_values(
@@ -302,6 +315,11 @@ def _subject_insert_values(
             else None
         ),
         subject.region,
+        (
+            _legal_rep_index(cipher, subject.legal_representative_id)
+            if subject.legal_representative_id
+            else None
+        ),
         now,
         now,
     ]

@@ -6,15 +6,17 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+from credit.acting import link_operator
 from credit.calendar_dates import add_months, today
 from credit.models import (
+    IdentityBinding,
+    OperatorBasis,
     Record,
     RecordClass,
     RecordType,
     Severity,
     Subject,
     SubjectKind,
-    SubjectOperator,
 )
 from infra.models import User
 from scenarios.merchants.models import Merchant, MerchantStatus
@@ -38,9 +40,13 @@ DEMO_SHOPS = [
 
 
 async def seed_merchants(operator_openid: str) -> set[int]:
-    """Idempotent; returns the subjects it touched (their cached views must be dropped)."""
+    """Idempotent; returns the subjects it touched (their cached views must be dropped).
+
+    The operator (bound to a person) is every demo entity's legal representative (经营者), so
+    acting for them rests on the same proof as anywhere (credit/acting.py)."""
     rules = default_rules()
     operator = await User.get(openid=operator_openid)
+    person = await Subject.get(id=(await IdentityBinding.get(user_id=operator.id)).subject_id)
     touched: set[int] = set()
     for code, shop, subject_name, uscc, kind, zone, category, address, status, signed in DEMO_SHOPS:
         subject, _ = await Subject.get_or_create(
@@ -48,6 +54,12 @@ async def seed_merchants(operator_openid: str) -> set[int]:
             defaults={"kind": kind, "name": subject_name, "uscc": uscc, "region": uscc[2:8]},
         )
         touched.add(subject.id)
+        if subject.legal_representative_id_index != person.id_number_index:
+            await Subject.filter(id=subject.id).update(
+                legal_representative=person.name,
+                legal_representative_id_index=person.id_number_index,
+            )
+        await link_operator(operator.id, subject.id, OperatorBasis.LEGAL_REPRESENTATIVE)
         if await Merchant.exists(subject_id=subject.id, name=shop):
             continue
         await Merchant.create(
@@ -64,8 +76,6 @@ async def seed_merchants(operator_openid: str) -> set[int]:
             commitment_hash=rules.commitment_hash if signed else None,
             commitment_accepted_at=datetime.now(UTC) if signed else None,
         )
-        if status == MerchantStatus.ACTIVE:
-            await SubjectOperator.get_or_create(user_id=operator.id, subject_id=subject.id)
     shamo = await Subject.get(uscc="92152921MA0Q8XM03H")
     decided = today() - timedelta(days=40)
     await Record.get_or_create(

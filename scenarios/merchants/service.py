@@ -16,9 +16,10 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from credit.acting import may_act_for, user_may_act_for
 from credit.calendar_dates import shanghai_iso, today
 from credit.identifiers import require_uscc
-from credit.models import MARKET_ENTITY_KINDS, Subject, SubjectOperator
+from credit.models import MARKET_ENTITY_KINDS, Subject
 from infra.cache import as_bytes
 from infra.errors import (
     ApiError,
@@ -109,6 +110,12 @@ async def register(
             code="SUBJECT_NOT_FOUND",
             fields={"uscc": "未找到该市场主体"},
         )
+    if not await may_act_for(session, subject.id):
+        raise Forbidden(
+            "请先认证该企业（法定代表人或经营者本人实名即可；受托经办人须上传授权委托书和"
+            "营业执照并经审核通过），再登记商户",
+            code="NOT_SUBJECT_OPERATOR",
+        )
     if await Merchant.exists(
         subject_id=subject.id,
         zone_id=zone_id,
@@ -170,6 +177,15 @@ async def decide(
         )
     if note_required and not note:
         raise Invalid("请填写理由", fields={"note": "此操作须填写理由"})
+    if target == MerchantStatus.ACTIVE and not await user_may_act_for(
+        merchant.operator_id, merchant.subject_id
+    ):
+        # The same proof as acting for the entity anywhere (credit/acting.py), checked again:
+        # a legal representative's link lapses when the platform names someone else.
+        raise Conflict(
+            "经营者尚未认证为该市场主体的法定代表人（经营者）或受托经办人，不能亮码",
+            code="OPERATOR_NOT_PROVEN",
+        )
     now = datetime.now(UTC)
     values: dict[str, Any] = {
         "status": target,
@@ -186,10 +202,6 @@ async def decide(
             )
         if decision == "approve":
             await _issue_code(merchant, default_rules())
-            await SubjectOperator.get_or_create(
-                user_id=merchant.operator_id,
-                subject_id=merchant.subject_id,
-            )
     if decision == "approve":
         await _grant_operator_role(rt, merchant.operator_id)
     await drop_views(rt, merchant)

@@ -27,13 +27,16 @@ async def staff_of(client, login, *venues: str):  # type: ignore[no-untyped-def]
 
 
 async def operator_of_enterprise(client, login):  # type: ignore[no-untyped-def]
-    """A new user operating a fresh enterprise: (headers, user id, enterprise subject)."""
-    from credit.models import SubjectOperator
+    """A new user operating a fresh enterprise by an approved power of attorney: (headers, user
+    id, enterprise subject). The request and its review are tests/credit/test_enterprises.py's."""
+    from credit.models import OperatorBasis, SubjectOperator
 
     headers = await login(unique_code("operator"))
     user_id = (await client.get("/api/v1/me", headers=headers)).json()["id"]
     enterprise = await make_enterprise()
-    await SubjectOperator.create(user_id=user_id, subject_id=enterprise.id)
+    await SubjectOperator.create(
+        user_id=user_id, subject_id=enterprise.id, basis=OperatorBasis.POWER_OF_ATTORNEY
+    )
     return headers, user_id, enterprise
 
 

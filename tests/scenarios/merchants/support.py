@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import bound_citizen, make_enterprise
+from tests.helpers import bound_citizen, represented_enterprise
 
 SHOP = {
     "name": "戈壁驿站餐厅",
@@ -14,8 +14,8 @@ SHOP = {
 
 async def active_merchant(client, login, **overrides):
     """A merchant registered by a new operator and approved by staff: (operator headers, body)."""
-    operator, *_ = await bound_citizen(client, login)
-    enterprise = await make_enterprise()
+    operator, _, person_id, _ = await bound_citizen(client, login)
+    enterprise = await represented_enterprise(client, operator, person_id)
     created = await client.post(
         "/api/v1/merchants", headers=operator, json=SHOP | {"uscc": enterprise.uscc} | overrides
     )

@@ -3,17 +3,17 @@ and review, the operator role, and the integrity commitment."""
 
 from __future__ import annotations
 
-from credit.models import SubjectOperator
+from credit.models import OperatorBasis, Subject, SubjectOperator
 from infra.models import User
 from scenarios.merchants.models import Merchant
 from scenarios.merchants.rules import default_rules
-from tests.helpers import bound_citizen, make_enterprise, unique_code
+from tests.helpers import bound_citizen, make_enterprise, represented_enterprise, unique_code
 from tests.scenarios.merchants.support import SHOP, active_merchant, scan
 
 
 async def test_registration_review_and_the_operator_role(client, login):
-    operator, user_id, *_ = await bound_citizen(client, login)
-    enterprise = await make_enterprise()
+    operator, user_id, person_id, _ = await bound_citizen(client, login)
+    enterprise = await represented_enterprise(client, operator, person_id)
     created = await client.post(
         "/api/v1/merchants", headers=operator, json=SHOP | {"uscc": enterprise.uscc}
     )
@@ -54,7 +54,48 @@ async def test_registration_review_and_the_operator_role(client, login):
     assert me["merchants"] == [
         {"id": merchant["id"], "name": SHOP["name"], "code": code, "status": "active"}
     ]
-    assert await SubjectOperator.exists(user_id=user_id, subject_id=enterprise.id)
+    # the link came from the proof (POST /me/enterprises), not from the approval
+    link = await SubjectOperator.get(user_id=user_id, subject_id=enterprise.id)
+    assert link.basis == OperatorBasis.LEGAL_REPRESENTATIVE
+
+
+async def test_registration_and_approval_need_the_same_proof_as_acting(client, login):
+    """Issue 10 item 7: approving a plate checked nothing; now the operator must be the legal
+    representative or hold an approved power of attorney, at registration and at approval."""
+    _, _, owner_person, _ = await bound_citizen(client, login)
+    enterprise = await make_enterprise(represented_by=owner_person)
+    stranger, stranger_id, *_ = await bound_citizen(client, login)
+    refused = await client.post(
+        "/api/v1/merchants", headers=stranger, json=SHOP | {"uscc": enterprise.uscc}
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "NOT_SUBJECT_OPERATOR"
+    assert "授权委托书" in refused.json()["error"]["message"]
+    assert await Merchant.filter(operator_id=stranger_id).count() == 0
+
+    # registered while proven, but the platform names another legal representative before the
+    # review: no plate, and the merchant stays pending
+    operator, user_id, person_id, _ = await bound_citizen(client, login)
+    lapsing = await represented_enterprise(client, operator, person_id)
+    created = await client.post(
+        "/api/v1/merchants", headers=operator, json=SHOP | {"uscc": lapsing.uscc}
+    )
+    assert created.status_code == 201, created.text
+    await Subject.filter(id=lapsing.id).update(legal_representative_id_index="0" * 40)
+    admin = await login("demo-admin")
+    path = f"/api/v1/admin/merchants/{created.json()['id']}/decision"
+    blocked = await client.post(path, headers=admin, json={"decision": "approve"})
+    assert blocked.status_code == 409 and blocked.json()["error"]["code"] == "OPERATOR_NOT_PROVEN"
+    merchant = await Merchant.get(id=created.json()["id"])
+    assert merchant.status == "pending" and merchant.code is None
+    user = await User.get(id=user_id)
+    assert "merchant" not in user.roles
+
+    # an approved power of attorney is the same proof: the plate is approved
+    await SubjectOperator.filter(user_id=user_id, subject_id=lapsing.id).update(
+        basis=OperatorBasis.POWER_OF_ATTORNEY
+    )
+    approved = await client.post(path, headers=admin, json={"decision": "approve"})
+    assert approved.status_code == 200 and approved.json()["status"] == "active"
 
 
 async def test_registration_bad_input(client, login):

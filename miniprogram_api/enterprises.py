@@ -1,0 +1,60 @@
+"""Acting for an enterprise (`/api/v1/me/enterprises`): the legal representative is recognised by
+the bound identity; anyone else files a 授权委托书 with the 营业执照 for review. The requests are
+followed and reviewed like the other applications (`/api/v1/enterprise-authorisations`,
+`/api/v1/admin/enterprise-authorisations`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from credit import enterprises
+from miniprogram_api.common import BEARER, channel, json_body, parse_body, require_session, runtime
+
+bp = Blueprint("enterprises", url_prefix="/api/v1")
+
+
+class EnterpriseClaimBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    uscc: Annotated[
+        str, StringConstraints(strip_whitespace=True), Field(min_length=18, max_length=18)
+    ]
+    power_of_attorney_upload_id: StrictInt | None = Field(default=None, ge=1)
+    licence_upload_id: StrictInt | None = Field(default=None, ge=1)
+
+
+@bp.post("/me/enterprises")
+@openapi.definition(
+    summary=(
+        "认证可代办的企业或个体工商户：法定代表人（经营者）本人实名即可，"
+        "受托经办人须上传授权委托书和营业执照，经审核通过"
+    ),
+    body={"application/json": EnterpriseClaimBody.model_json_schema()},
+    tag="enterprises",
+    secured=BEARER,
+)
+async def claim_enterprise(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    body = parse_body(request, EnterpriseClaimBody)
+    shaped, status = await enterprises.claim(
+        runtime(request),
+        session,
+        uscc=body.uscc,
+        power_of_attorney_upload_id=body.power_of_attorney_upload_id,
+        licence_upload_id=body.licence_upload_id,
+        channel=channel(request),
+    )
+    return json_body(shaped, status=status)
+
+
+@bp.get("/me/enterprises")
+@openapi.definition(
+    summary="我可代办的企业，以及待审核的授权申请", tag="enterprises", secured=BEARER
+)
+async def my_enterprises(request: Request) -> HTTPResponse:
+    session = await require_session(request)
+    return json_body(await enterprises.my_enterprises(session))
