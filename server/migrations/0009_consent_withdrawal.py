@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('credit', '0007_objection_new_facts')]
+    dependencies = [('credit', '0008_repair_proofs')]
 
     initial = False
 

@@ -22,7 +22,7 @@ class OperatorBasis(StrEnum):
 
 
 class Migration(migrations.Migration):
-    dependencies = [('credit', '0007_objection_new_facts')]
+    dependencies = [('credit', '0009_consent_withdrawal')]
 
     initial = False
 
