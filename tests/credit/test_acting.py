@@ -7,17 +7,7 @@ from credit.models import OperatorBasis, Subject, SubjectOperator
 from scenarios.merchants.models import Merchant
 from scenarios.merchants.rules import default_rules as merchant_rules
 from tests.helpers import bound_citizen, make_enterprise, make_record, represented_enterprise
-
-
-async def repair(client, headers, record_id):  # type: ignore[no-untyped-def]
-    body = {"record_id": record_id, "reason": "已缴纳罚款并完成整改，申请信用修复",
-            "commitment_accepted": True}  # fmt: skip
-    return await client.post("/api/v1/repairs", headers=headers, json=body)
-
-
-async def objection(client, headers, record_id):  # type: ignore[no-untyped-def]
-    body = {"record_id": record_id, "reason": "处罚决定书文号与事实不符，申请更正"}
-    return await client.post("/api/v1/objections", headers=headers, json=body)
+from tests.miniprogram_api.test_applications import objection, repair
 
 
 async def rental(client, headers, uscc):  # type: ignore[no-untyped-def]
