@@ -743,21 +743,8 @@ async def review_detail(
         raise NotFound("申请不存在", code="APPLICATION_NOT_FOUND")
     await application.fetch_related("record", "subject")
     if audit:
-        await append_audit(
-            rt.redis,
-            rt.keys,
-            AuditEvent(
-                action="credit.read",  # listed in the subject's "who read my record"
-                actor_kind="reviewer",
-                actor_role=DECIDER_ROLE if session.has_role(DECIDER_ROLE) else "admin",
-                actor_org="阿拉善盟信用中心",
-                purpose=f"{KIND_LABELS[kind]}审核",
-                channel=channel,
-                actor_user_id=session.user_id,
-                subject_id=application.subject_id,
-                detail={"application_id": application.id},
-            ),
-        )
+        # credit.read: listed in the subject's "who read my record"
+        await _audit_review_read(rt, session, "credit.read", application, kind, channel)
     shaped = _review_summary(application)
     shaped["subject"] = subject_json(application.subject, rt.cipher)
     if kind == Kind.AUTHORISATION:
@@ -766,6 +753,33 @@ async def review_detail(
             rt, session, application, channel=channel, audit=audit
         )
     return await _with_history(application, shaped, reviewer=True)
+
+
+async def _audit_review_read(
+    rt: Runtime,
+    session: Session,
+    action: str,
+    application: Application,
+    kind: Kind,
+    channel: str,
+    subject_id: int | None = None,
+) -> None:
+    """A reviewer read data of `subject_id` (default: the application's subject) to review it."""
+    await append_audit(
+        rt.redis,
+        rt.keys,
+        AuditEvent(
+            action=action,
+            actor_kind="reviewer",
+            actor_role=DECIDER_ROLE if session.has_role(DECIDER_ROLE) else "admin",
+            actor_org="阿拉善盟信用中心",
+            purpose=f"{KIND_LABELS[kind]}审核",
+            channel=channel,
+            actor_user_id=session.user_id,
+            subject_id=subject_id if subject_id is not None else application.subject_id,
+            detail={"application_id": application.id},
+        ),
+    )
 
 
 async def _applicant_identity(
@@ -781,20 +795,8 @@ async def _applicant_identity(
         rt.cipher.decrypt(person.id_number_enc, ID_NUMBER_FIELD) if person.id_number_enc else ""
     )
     if audit:
-        await append_audit(
-            rt.redis,
-            rt.keys,
-            AuditEvent(
-                action="identity.read",
-                actor_kind="reviewer",
-                actor_role=DECIDER_ROLE if session.has_role(DECIDER_ROLE) else "admin",
-                actor_org="阿拉善盟信用中心",
-                purpose=f"{KIND_LABELS[Kind.AUTHORISATION]}审核",
-                channel=channel,
-                actor_user_id=session.user_id,
-                subject_id=person.id,
-                detail={"application_id": application.id},
-            ),
+        await _audit_review_read(
+            rt, session, "identity.read", application, Kind.AUTHORISATION, channel, person.id
         )
     return {"name_masked": mask_name(person.name), "id_number_masked": mask_id_number(id_number)}
 
