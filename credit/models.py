@@ -78,11 +78,19 @@ class Subject(Model):
     id_number_enc = fields.TextField(null=True)
     id_number_index = fields.CharField(max_length=40, null=True, unique=True)
     legal_representative = fields.CharField(max_length=100, null=True)
+    # 法定代表人证件类型 (empty: the resident identity card); the number is the representative's,
+    # never the key of a person subject.
+    legal_representative_id_type = fields.CharField(max_length=40, null=True)
     legal_representative_id_enc = fields.TextField(null=True)
     # blind_index(id number, ID_NUMBER_FIELD): the same digest a bound person's id_number_index
     # holds, so "is this user the legal representative?" is an equality, with no decryption.
     legal_representative_id_index = fields.CharField(max_length=40, null=True, db_index=True)
     region = fields.CharField(max_length=6, null=True)
+    # The other 行政相对人代码 of the 双公示 standard (not personal data).
+    org_code = fields.CharField(max_length=20, null=True)  # 组织机构代码
+    tax_registration_no = fields.CharField(max_length=30, null=True)  # 税务登记号
+    institution_cert_no = fields.CharField(max_length=50, null=True)  # 事业单位证书号
+    social_org_cert_no = fields.CharField(max_length=50, null=True)  # 社会组织登记证号
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

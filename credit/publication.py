@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from credit.applications.models import Application, ApplicationKind
 from credit.calendar_dates import SHANGHAI
+from credit.ingest.mapping import LICENCE_STATE
 from credit.ingest.rules import RecordRules, load_rules
 from credit.models import Record, RecordClass, RecordStatus, RecordType
 
@@ -39,6 +40,18 @@ def is_published_kind(record: Record, rules: RecordRules | None = None) -> bool:
         return not (record.type == RecordType.PENALTY and record.record_class == RecordClass.BASIC)
     window = (rules or load_rules()).windows.get(str(record.severity))
     return window is None or window.published
+
+
+def counts(record: Record, rules: RecordRules | None = None) -> bool:
+    """Whether a shown record counts in a level: its severity is published, and it is not a
+    licence the feed says is no longer valid (当前状态 注销 / 撤销 / 吊销, config/records.toml
+    [feed_status.licences] lapsed), which stays shown with its state."""
+    rules = rules or load_rules()
+    if record.type == RecordType.LICENCE and (
+        str(record.details.get(LICENCE_STATE, "")) in rules.feed_status.licence_lapsed
+    ):
+        return False
+    return is_published_kind(record, rules)
 
 
 async def objection_labels(records: Sequence[Record]) -> dict[int, dict[str, Any]]:

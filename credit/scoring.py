@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from credit.models import Record
-from credit.publication import Audience, is_published_kind, is_shown
+from credit.publication import Audience, counts, is_shown
 from infra.settings import read_config
 
 
@@ -232,6 +232,6 @@ async def score_subject(
     from records to a level (the credit views, the merchant plate and incentive eligibility)."""
     records = await Record.filter(subject_id=subject_id).order_by("-decided_on", "-id")
     shown = [record for record in records if is_shown(record, audience, on)]
-    counted = [record for record in shown if is_published_kind(record)]
+    counted = [record for record in shown if counts(record)]
     level, factors = (rules or default_rules()).score(counted)
     return SubjectScore(shown, counted, level, factors)

@@ -17,6 +17,8 @@ NO_USCC_PLACEHOLDER = "0" * 17 + "X"
 ID_CARD_TYPES = frozenset({"", "身份证", "居民身份证", "中华人民共和国居民身份证", "公民身份号码"})
 OTHER_DOCUMENT = re.compile(r"^[0-9A-Z()（）\-]{5,30}$")
 REGISTRATION_NO = re.compile(r"^[0-9A-Z]{8,30}$")
+ORG_CODE = re.compile(r"^[0-9A-Z]{8}[0-9X]$")  # GB 11714: 8 characters and a check character
+TAX_REGISTRATION_NO = re.compile(r"^[0-9A-Z]{15,20}$")
 DATE = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$")
 REGION = re.compile(r"^\d{6}$")
 
@@ -124,3 +126,23 @@ def region_of(code: str | None) -> str | None:
     if code and REGION.match(code):
         return code
     return None
+
+
+def optional_code(
+    value: str,
+    column: str,
+    warnings: list[str],
+    *,
+    pattern: re.Pattern[str] | None = None,
+    max_length: int = 50,
+) -> str | None:
+    """Another identifier of an organisation (组织机构代码, 税务登记号, 事业单位证书号,
+    社会组织登记证号): spaces and hyphens dropped, upper case; a malformed one is a warning and
+    is not kept."""
+    if not value:
+        return None
+    code = value.replace(" ", "").replace("-", "").upper()
+    if (pattern is not None and not pattern.match(code)) or len(code) > max_length:
+        warnings.append(f"{column}格式错误：{value}，未保存")
+        return None
+    return code

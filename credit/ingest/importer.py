@@ -48,6 +48,8 @@ from credit.ingest.reader import (
 from credit.ingest.rules import RecordRules, load_rules
 from credit.ingest.store import BatchOutcome, Dialect, write_batch
 from credit.models import ID_NUMBER_FIELD, Record
+from infra.audit import AuditEvent
+from infra.audit import append as append_audit
 from infra.cache import Keys, invalidate_subjects
 from infra.security.crypto import FieldCipher
 
@@ -73,6 +75,7 @@ class ImportSummary:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    withdrawn: int = 0  # records revoked because their row withdraws them
     rejected: int = 0
     warnings: int = 0
     subjects_created: int = 0
@@ -92,6 +95,7 @@ class ImportSummary:
             f"导入完成：{label}（{self.path.name}，编码 {self.encoding}）",
             f"读取 {self.rows_read} 行：新增 {self.inserted}，更新 {self.updated}，"
             f"未变 {self.unchanged}，拒收 {self.rejected}，警告 {self.warnings}",
+            *([f"其中撤回 {self.withdrawn} 条：记录已撤销，原行保留"] if self.withdrawn else []),
             f"信用主体：新建 {self.subjects_created}，更新 {self.subjects_updated}",
             f"用时 {self.seconds:.2f} 秒，每秒 {self.rows_per_second:.0f} 行",
         ]
@@ -247,7 +251,29 @@ class _BatchWriter:
         first.subjects_updated += second.subjects_updated
         first.changed_subject_ids |= second.changed_subject_ids
         first.new_subject_ids |= second.new_subject_ids
+        first.withdrawn += second.withdrawn
         return first
+
+
+async def _audit_withdrawals(
+    redis: Redis, keys: Keys, kind: str, path: Path, outcome: BatchOutcome
+) -> None:
+    """The audit trail of records a feed withdrew (after the batch's commit)."""
+    for record_id, subject_id, line in outcome.withdrawn:
+        log.info("import %s %s line %d: record %d withdrawn", kind, path.name, line, record_id)
+        await append_audit(
+            redis,
+            keys,
+            AuditEvent(
+                action="record.withdrawn",
+                actor_kind="system",
+                actor_role="import",
+                purpose="平台数据撤回",
+                channel="import",
+                subject_id=subject_id,
+                detail={"record_id": record_id, "file": path.name, "line": line, "kind": kind},
+            ),
+        )
 
 
 async def import_file(
@@ -336,6 +362,8 @@ async def import_file(
             summary.inserted += outcome.inserted
             summary.updated += outcome.updated
             summary.unchanged += outcome.unchanged
+            summary.withdrawn += len(outcome.withdrawn)
+            await _audit_withdrawals(redis, keys, kind, path, outcome)
             summary.subjects_created += outcome.subjects_created
             summary.subjects_updated += outcome.subjects_updated
             stale |= outcome.changed_subject_ids

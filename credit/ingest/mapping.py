@@ -21,6 +21,8 @@ from typing import Any
 
 from credit.ingest.fields import (
     ID_CARD_TYPES,
+    ORG_CODE,
+    TAX_REGISTRATION_NO,
     RowError,
     amount_text,
     check_id_number,
@@ -29,13 +31,14 @@ from credit.ingest.fields import (
     check_uscc,
     is_no_uscc,
     limited,
+    optional_code,
     parse_amount,
     parse_date,
     parse_optional_date,
     region_of,
     required,
 )
-from credit.ingest.rules import SERIOUS, RecordRules
+from credit.ingest.rules import SERIOUS, RecordRules, normalise_value
 from credit.models import SEVERITY_LABELS, RecordClass, RecordType, Severity, SubjectKind
 
 LEGAL_REP_ID_FIELD = "subject.legal_representative_id"
@@ -64,6 +67,11 @@ LIST_TYPES = {"红名单": RED_LIST, "黑名单": BLACK_LIST}
 # Titles of the penalty rows that are not dishonesty records (PenaltyClass.reason -> title).
 _PENALTY_TITLES = {"不予处罚": "不予行政处罚", "仅责令改正": "责令改正"}
 
+# The versions of the 双公示 standard a feed may follow (FeedFormat.layouts).
+CURRENT, STANDARD_2016 = "current", "2016"
+# The details key of a licence's 当前状态 when it is not 有效 (credit.publication.counts).
+LICENCE_STATE = "当前状态"
+
 
 @dataclass(slots=True)
 class SubjectData:
@@ -80,6 +88,11 @@ class SubjectData:
     legal_representative: str | None = None
     legal_representative_id: str | None = field(default=None, repr=False)  # plaintext, memory only
     region: str | None = None
+    legal_representative_id_type: str | None = None
+    org_code: str | None = None
+    tax_registration_no: str | None = None
+    institution_cert_no: str | None = None
+    social_org_cert_no: str | None = None
 
     def merge(self, later: SubjectData) -> None:
         """A later row about the same subject wins, but blanks keep what is known."""
@@ -91,12 +104,18 @@ class SubjectData:
             "id_number",
             "id_number_index",
             "legal_representative",
-            "legal_representative_id",
             "region",
+            "org_code",
+            "tax_registration_no",
+            "institution_cert_no",
+            "social_org_cert_no",
         ):
             value = getattr(later, name)
             if value:
                 setattr(self, name, value)
+        if later.legal_representative_id:  # the number and its type go together
+            self.legal_representative_id = later.legal_representative_id
+            self.legal_representative_id_type = later.legal_representative_id_type
         if later.uscc:
             self.uscc_check_ok = later.uscc_check_ok
 
@@ -120,6 +139,9 @@ class RecordData:
     details_json: str
     body_digest: str  # sha256 of everything above but the natural key and the subject
     content_hash: str  # over the subject's key and body_digest; "" until the key is known
+    # The row withdraws the record (当前状态 or 备注, config/records.toml [feed_status]): it is
+    # stored revoked. The 当前状态 / 备注 that say so are in the details, hence in the hash.
+    withdrawn: bool = False
 
 
 @dataclass(slots=True)
@@ -189,6 +211,8 @@ class MapContext:
     # Keyed HMAC of a person's ID number. None in a parsing worker, which has no key: the
     # importer then completes those rows (MappedRow.complete).
     blind_index: Callable[[str], str] | None = None
+    # The version of the standard the file's header follows (set by the reader).
+    standard: str = CURRENT
 
 
 # ---- subjects -----------------------------------------------------------------------------------
@@ -217,9 +241,16 @@ def resolve_subject(
     id_number: str = "",
     id_column: str = "证件号码",
     legal_representative: str = "",
+    legal_representative_id_type: str = "",
+    legal_representative_id: str = "",
+    other_codes: Row | None = None,
 ) -> SubjectData:
     """The subject a row is about, keyed "uscc:…", "reg:…" (individual business without a USCC)
-    or "id:<blind index>" (person), so no natural key ever holds an ID number."""
+    or "id:<blind index>" (person), so no natural key ever holds an ID number.
+
+    `id_type` / `id_number` are a natural person's own document; the legal representative's
+    (法定代表人证件类型 / 法定代表人证件号码) are kept on the organisation, encrypted, and never
+    make or match a person subject. `other_codes`: the row, for 行政相对人代码_3…_6."""
     limited(required(name, name_column), name_column, 200)
     kind = SUBJECT_KINDS.get(category)
     if kind is None:
@@ -274,11 +305,45 @@ def resolve_subject(
     if legal_representative:
         subject.legal_representative = limited(legal_representative, "法定代表人", 100)
     if id_number:
+        warnings.append(
+            f"{id_column}是自然人本人的证件号码，{category}的行不保存"
+            "（法定代表人的证件应填在法定代表人证件类型、法定代表人证件号码列）"
+        )
+    if legal_representative_id:
         try:
-            subject.legal_representative_id = _person_number(ctx, id_type, id_number, id_column)
+            subject.legal_representative_id = _person_number(
+                ctx, legal_representative_id_type, legal_representative_id, "法定代表人证件号码"
+            )
+            subject.legal_representative_id_type = (
+                limited(legal_representative_id_type, "法定代表人证件类型", 40) or None
+            )
         except RowError as exc:
-            warnings.append(f"法定代表人{exc}，未保存")
+            warnings.append(f"{exc}，未保存")
+    if other_codes is not None and any(other_codes[column] for column in OTHER_CODE_COLUMNS):
+        _other_codes(subject, other_codes, warnings)
     return subject
+
+
+# 行政相对人代码_3…_6 of the current standard (a 2016 file's 组织机构代码 and 税务登记号 are read
+# into the same keys).
+ORG_CODE_COLUMN = "行政相对人代码_3(组织机构代码)"
+TAX_NO_COLUMN = "行政相对人代码_4(税务登记号)"
+INSTITUTION_COLUMN = "行政相对人代码_5(事业单位证书号)"
+SOCIAL_ORG_COLUMN = "行政相对人代码_6(社会组织登记证号)"
+OTHER_CODE_COLUMNS = (ORG_CODE_COLUMN, TAX_NO_COLUMN, INSTITUTION_COLUMN, SOCIAL_ORG_COLUMN)
+LEGAL_REP_ID_COLUMNS = ("法定代表人证件类型", "法定代表人证件号码")
+
+
+def _other_codes(subject: SubjectData, row: Row, warnings: list[str]) -> None:
+    """Not personal data: kept on the organisation as the feed gives them."""
+    subject.org_code = optional_code(
+        row[ORG_CODE_COLUMN], "组织机构代码", warnings, pattern=ORG_CODE, max_length=20
+    )
+    subject.tax_registration_no = optional_code(
+        row[TAX_NO_COLUMN], "税务登记号", warnings, pattern=TAX_REGISTRATION_NO, max_length=30
+    )
+    subject.institution_cert_no = optional_code(row[INSTITUTION_COLUMN], "事业单位证书号", warnings)
+    subject.social_org_cert_no = optional_code(row[SOCIAL_ORG_COLUMN], "社会组织登记证号", warnings)
 
 
 # ---- records ------------------------------------------------------------------------------------
@@ -366,6 +431,45 @@ def _finish(
     )
 
 
+def _withdrawn_by_remark(remark: str, prefixes: tuple[str, ...]) -> bool:
+    return bool(remark) and normalise_value(remark).startswith(prefixes)
+
+
+def _unknown_state(row: Row, known: frozenset[str]) -> RowError:
+    listed = "、".join(sorted(value for value in known if value))
+    return RowError(f"当前状态无效：{row['当前状态']}（应为{listed}或为空）")
+
+
+def _penalty_withdrawn(row: Row, ctx: MapContext) -> bool:
+    """Whether the row withdraws its penalty: 当前状态 撤销 (2016 standard) or a 备注 saying so."""
+    if not row["当前状态"] and not row["备注"]:
+        return False  # most rows
+    status = ctx.rules.feed_status
+    state = normalise_value(row["当前状态"])
+    if state in status.penalty_withdrawn:
+        return True
+    if state not in status.penalty_kept:
+        raise _unknown_state(row, status.penalty_kept | status.penalty_withdrawn)
+    return _withdrawn_by_remark(row["备注"], status.penalty_remark_prefixes)
+
+
+def _licence_state(row: Row, ctx: MapContext) -> tuple[str, bool]:
+    """(the licence's state if it is no longer valid, else ""; whether the row withdraws it)."""
+    if not row["当前状态"] and not row["备注"]:
+        return "", False  # most rows
+    status = ctx.rules.feed_status
+    state = normalise_value(row["当前状态"])
+    if state in status.licence_withdrawn:
+        return state, True
+    if state in status.licence_valid:
+        state = ""
+    elif state not in status.licence_lapsed:
+        raise _unknown_state(
+            row, status.licence_valid | status.licence_lapsed | status.licence_withdrawn
+        )
+    return state, _withdrawn_by_remark(row["备注"], status.licence_remark_prefixes)
+
+
 def map_penalty(row: Row, line: int, ctx: MapContext) -> MappedRow:
     """双公示 行政处罚 -> a penalty whose severity and publication window come from config."""
     warnings: list[str] = []
@@ -382,11 +486,17 @@ def map_penalty(row: Row, line: int, ctx: MapContext) -> MappedRow:
         id_type=row["证件类型"],
         id_number=row["证件号码"],
         legal_representative=row["法定代表人"],
+        legal_representative_id_type=row["法定代表人证件类型"],
+        legal_representative_id=row["法定代表人证件号码"],
+        other_codes=row,
     )
     document_no = limited(
         required(row["行政处罚决定书文号"], "行政处罚决定书文号"), "行政处罚决定书文号", 120
     )
-    offence = required(row["违法行为类型"], "违法行为类型")
+    legacy = ctx.standard == STANDARD_2016  # 处罚名称 instead of 违法行为类型, no authority USCC
+    offence_column = "处罚名称" if legacy else "违法行为类型"
+    offence = required(row[offence_column], offence_column)
+    withdrawn = _penalty_withdrawn(row, ctx)
     category = required(row["处罚类别"], "处罚类别")
     for column in ("违法事实", "处罚依据", "处罚内容"):
         required(row[column], column)
@@ -400,7 +510,7 @@ def map_penalty(row: Row, line: int, ctx: MapContext) -> MappedRow:
     if feed_until is not None and feed_until < decided_on:
         raise RowError("公示截止期早于处罚决定日期")
     authority = limited(required(row["处罚机关"], "处罚机关"), "处罚机关", 200)
-    authority_uscc = _authority_uscc(
+    authority_uscc = (_optional_uscc if legacy else _authority_uscc)(
         row["处罚机关统一社会信用代码"], "处罚机关统一社会信用代码", warnings
     )
     source_unit = limited(row["数据来源单位"], "数据来源单位", 200) or None
@@ -425,7 +535,8 @@ def map_penalty(row: Row, line: int, ctx: MapContext) -> MappedRow:
         publish_min, publish_max = ctx.rules.window(severity, decided_on, feed_until)
         record_class = SERIOUS_DISHONESTY if severity == SERIOUS else GENERAL_DISHONESTY
     details = {
-        "违法行为类型": offence,
+        "违法行为类型": "" if legacy else offence,
+        "处罚名称": row["处罚名称"],
         "违法事实": row["违法事实"],
         "处罚依据": row["处罚依据"],
         "处罚类别": category,
@@ -438,10 +549,13 @@ def map_penalty(row: Row, line: int, ctx: MapContext) -> MappedRow:
         "处罚有效期": valid_until.isoformat() if valid_until else "",
         "公示截止期": feed_until.isoformat() if feed_until else "",
         "备注": row["备注"],
+        "当前状态": row["当前状态"],
+        "地方编码": row["地方编码"],
     }
     record = _finish(
         subject,
-        natural_key=f"penalty|{document_no}|{authority_uscc}",
+        # a 2016 file names its authority only: keyed by the name then
+        natural_key=f"penalty|{document_no}|{authority_uscc or authority}",
         type=PENALTY,
         record_class=record_class,
         title=f"{_PENALTY_TITLES.get(classified.reason, '行政处罚')}：{offence}",
@@ -456,11 +570,13 @@ def map_penalty(row: Row, line: int, ctx: MapContext) -> MappedRow:
         document_no=document_no,
         details=details,
     )
+    record.withdrawn = withdrawn
     return MappedRow(line, subject, record, warnings)
 
 
 def map_licence(row: Row, line: int, ctx: MapContext) -> MappedRow:
-    """双公示 行政许可 -> basic information, shown until 有效期至 (none for 长期)."""
+    """双公示 行政许可 -> basic information, shown until 有效期至 (none for 长期). A licence whose
+    当前状态 says it is no longer valid (注销, 撤销, 吊销) stays shown but counts for nothing."""
     warnings: list[str] = []
     subject = resolve_subject(
         ctx,
@@ -475,8 +591,18 @@ def map_licence(row: Row, line: int, ctx: MapContext) -> MappedRow:
         id_type=row["证件类型"],
         id_number=row["证件号码"],
         legal_representative=row["法定代表人"],
+        legal_representative_id_type=row["法定代表人证件类型"],
+        legal_representative_id=row["法定代表人证件号码"],
+        other_codes=row,
     )
-    document_name = required(row["行政许可决定文书名称"], "行政许可决定文书名称")
+    legacy = ctx.standard == STANDARD_2016  # 项目名称 instead of the document name, no USCCs
+    document_name = (
+        row["行政许可决定文书名称"]
+        if legacy
+        else required(row["行政许可决定文书名称"], "行政许可决定文书名称")
+    )
+    project = required(row["项目名称"], "项目名称") if legacy else row["项目名称"]
+    state, withdrawn = _licence_state(row, ctx)
     document_no = limited(
         required(row["行政许可决定文书号"], "行政许可决定文书号"), "行政许可决定文书号", 120
     )
@@ -493,7 +619,7 @@ def map_licence(row: Row, line: int, ctx: MapContext) -> MappedRow:
     if valid_to is not None and not long_term and valid_to < (valid_from or decided_on):
         raise RowError("有效期至早于有效期自")
     authority = limited(required(row["许可机关"], "许可机关"), "许可机关", 200)
-    authority_uscc = _authority_uscc(
+    authority_uscc = (_optional_uscc if legacy else _authority_uscc)(
         row["许可机关统一社会信用代码"], "许可机关统一社会信用代码", warnings
     )
     source_unit = limited(row["数据来源单位"], "数据来源单位", 200) or None
@@ -501,8 +627,12 @@ def map_licence(row: Row, line: int, ctx: MapContext) -> MappedRow:
         row["数据来源单位统一社会信用代码"], "数据来源单位统一社会信用代码", warnings
     )
     certificate = row["许可证书名称"]
+    title = f"行政许可：{certificate or project or document_name}"
+    if state and not withdrawn:
+        title += f"（当前状态：{state}）"
     details = {
         "行政许可决定文书名称": document_name,
+        "项目名称": project,
         "许可类别": category,
         "许可证书名称": certificate,
         "许可编号": row["许可编号"],
@@ -510,13 +640,15 @@ def map_licence(row: Row, line: int, ctx: MapContext) -> MappedRow:
         "有效期自": valid_from.isoformat() if valid_from else "",
         "有效期至": "长期" if long_term else (valid_to.isoformat() if valid_to else ""),
         "备注": row["备注"],
+        LICENCE_STATE: state,
+        "地方编码": row["地方编码"],
     }
     record = _finish(
         subject,
-        natural_key=f"licence|{document_no}|{authority_uscc}",
+        natural_key=f"licence|{document_no}|{authority_uscc or authority}",
         type=LICENCE,
         record_class=BASIC,
-        title=f"行政许可：{certificate or document_name}",
+        title=title,
         severity=None,
         decided_on=decided_on,
         publish_min_until=None,
@@ -528,6 +660,7 @@ def map_licence(row: Row, line: int, ctx: MapContext) -> MappedRow:
         document_no=document_no,
         details=details,
     )
+    record.withdrawn = withdrawn
     return MappedRow(line, subject, record, warnings)
 
 
@@ -633,107 +766,254 @@ def map_honour(row: Row, line: int, ctx: MapContext) -> MappedRow:
     return MappedRow(line, subject, record, warnings)
 
 
+# ---- file layouts -------------------------------------------------------------------------------
+
+
+def _category_2016(row: Row) -> None:
+    """The 2016 standard has no 行政相对人类别: a USCC makes an organisation (92…: 个体工商户,
+    GB 32100 登记管理部门 9 + 类别 2); without one, a 工商登记码 an individual business (as the
+    current standard allows) and a 居民身份证号 alone a natural person."""
+    code = row["行政相对人代码_1(统一社会信用代码)"].replace(" ", "").upper()
+    if code and not is_no_uscc(code):
+        category = "个体工商户" if code.startswith("92") else "法人及非法人组织"
+    elif row["行政相对人代码_2(工商注册号)"]:
+        category = "个体工商户"
+    elif row["证件号码"]:
+        category = "自然人"
+    else:
+        raise RowError(
+            "无法确定行政相对人类别：2016 版标准的行须有统一社会信用代码、工商登记码或居民身份证号"
+        )
+    row["行政相对人类别"] = category
+
+
+def _penalty_2016(row: Row) -> None:
+    _category_2016(row)
+    row["处罚类别"] = "、".join(c for c in (row["处罚类别1"], row["处罚类别2"]) if c)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One version of the standard's header: the columns it must and may have, by their header
+    text; `rename` gives a column's key in the row the mapper reads when it is not the header
+    itself, and `adapt` fills the keys a row of this version derives (once per row)."""
+
+    standard: str
+    label: str
+    required_headers: tuple[str, ...]
+    optional_headers: tuple[str, ...] = ()
+    rename: dict[str, str] = field(default_factory=dict)
+    adapt: Callable[[Row], None] | None = None
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return self.required_headers + self.optional_headers
+
+    def key(self, header: str) -> str:
+        return self.rename.get(header, header)
+
+
 @dataclass(frozen=True)
 class FeedFormat:
-    """A kind of platform file: its label, the headers it must and may have, its mapper."""
+    """A kind of platform file: its label, the layouts (versions of the standard) it may come
+    in, the first that fits being used, and its mapper, which reads rows by the keys of the
+    current standard (a key no column fills reads as "")."""
 
     kind: str
     label: str
-    required_headers: tuple[str, ...]
-    optional_headers: tuple[str, ...]
+    layouts: tuple[Layout, ...]
     mapper: Callable[[Row, int, MapContext], MappedRow]
 
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(
+            layout.key(header) for layout in self.layouts for header in layout.headers
+        ) | frozenset(EXTRA_KEYS.get(self.kind, ()))
+
+
+# Keys an adapter fills (Layout.adapt) or a mapper reads that no header of some layout names.
+EXTRA_KEYS = {"penalties": ("行政相对人类别", "处罚类别"), "licences": ("行政相对人类别",)}
+
+# Current standard: columns beyond the ones this service has always required (optional, so
+# files without them load as before).
+CURRENT_EXTRA = (*OTHER_CODE_COLUMNS, *LEGAL_REP_ID_COLUMNS, "当前状态")
+# 2016 standard: 行政相对人代码_2 is 组织机构代码 and _3 工商登记码 (the current one swaps them),
+# _5 is the person's 居民身份证号, and there is no 行政相对人类别 (see _category_2016).
+RENAME_2016 = {
+    "行政相对人代码_2(组织机构代码)": ORG_CODE_COLUMN,
+    "行政相对人代码_3(工商登记码)": "行政相对人代码_2(工商注册号)",
+    "行政相对人代码_5(居民身份证号)": "证件号码",
+    "法定代表人姓名": "法定代表人",
+}
+SUBJECT_2016 = (
+    "行政相对人名称",
+    "行政相对人代码_1(统一社会信用代码)",
+    "行政相对人代码_2(组织机构代码)",
+    "行政相对人代码_3(工商登记码)",
+    TAX_NO_COLUMN,
+    "行政相对人代码_5(居民身份证号)",
+    "法定代表人姓名",
+)
+# 数据更新时间戳 is accepted but not kept: it changes with every export, and would make every
+# re-import an update.
+TAIL_2016 = ("地方编码", "数据更新时间戳", "备注")
 
 FORMATS: dict[str, FeedFormat] = {
     "penalties": FeedFormat(
         kind="penalties",
         label="双公示 行政处罚",
-        required_headers=(
-            "行政相对人名称",
-            "行政相对人类别",
-            "行政相对人代码_1(统一社会信用代码)",
-            "行政相对人代码_2(工商注册号)",
-            "法定代表人",
-            "证件类型",
-            "证件号码",
-            "行政处罚决定书文号",
-            "违法行为类型",
-            "违法事实",
-            "处罚依据",
-            "处罚类别",
-            "处罚内容",
-            "罚款金额（万元）",
-            "没收违法所得、没收非法财物的金额（万元）",
-            "暂扣或吊销证照名称及编号",
-            "处罚决定日期",
-            "处罚有效期",
-            "公示截止期",
-            "处罚机关",
-            "处罚机关统一社会信用代码",
-            "数据来源单位",
-            "数据来源单位统一社会信用代码",
+        layouts=(
+            Layout(
+                standard=CURRENT,
+                label="现行标准",
+                required_headers=(
+                    "行政相对人名称",
+                    "行政相对人类别",
+                    "行政相对人代码_1(统一社会信用代码)",
+                    "行政相对人代码_2(工商注册号)",
+                    "法定代表人",
+                    "证件类型",
+                    "证件号码",
+                    "行政处罚决定书文号",
+                    "违法行为类型",
+                    "违法事实",
+                    "处罚依据",
+                    "处罚类别",
+                    "处罚内容",
+                    "罚款金额（万元）",
+                    "没收违法所得、没收非法财物的金额（万元）",
+                    "暂扣或吊销证照名称及编号",
+                    "处罚决定日期",
+                    "处罚有效期",
+                    "公示截止期",
+                    "处罚机关",
+                    "处罚机关统一社会信用代码",
+                    "数据来源单位",
+                    "数据来源单位统一社会信用代码",
+                ),
+                optional_headers=("备注", *CURRENT_EXTRA),
+            ),
+            Layout(
+                standard=STANDARD_2016,
+                label="2016 版标准",
+                required_headers=(
+                    "行政处罚决定书文号",
+                    "处罚名称",
+                    "处罚类别1",
+                    "处罚事由",
+                    "处罚依据",
+                    *SUBJECT_2016,
+                    "处罚结果",
+                    "处罚决定日期",
+                    "处罚机关",
+                    "当前状态",
+                ),
+                optional_headers=("处罚类别2", *TAIL_2016),
+                rename=RENAME_2016 | {"处罚事由": "违法事实", "处罚结果": "处罚内容"},
+                adapt=_penalty_2016,
+            ),
         ),
-        optional_headers=("备注",),
         mapper=map_penalty,
     ),
     "licences": FeedFormat(
         kind="licences",
         label="双公示 行政许可",
-        required_headers=(
-            "行政相对人名称",
-            "行政相对人类别",
-            "行政相对人代码_1(统一社会信用代码)",
-            "法定代表人",
-            "证件类型",
-            "证件号码",
-            "行政许可决定文书名称",
-            "行政许可决定文书号",
-            "许可类别",
-            "许可证书名称",
-            "许可编号",
-            "许可内容",
-            "许可决定日期",
-            "有效期自",
-            "有效期至",
-            "许可机关",
-            "许可机关统一社会信用代码",
-            "数据来源单位",
-            "数据来源单位统一社会信用代码",
+        layouts=(
+            Layout(
+                standard=CURRENT,
+                label="现行标准",
+                required_headers=(
+                    "行政相对人名称",
+                    "行政相对人类别",
+                    "行政相对人代码_1(统一社会信用代码)",
+                    "法定代表人",
+                    "证件类型",
+                    "证件号码",
+                    "行政许可决定文书名称",
+                    "行政许可决定文书号",
+                    "许可类别",
+                    "许可证书名称",
+                    "许可编号",
+                    "许可内容",
+                    "许可决定日期",
+                    "有效期自",
+                    "有效期至",
+                    "许可机关",
+                    "许可机关统一社会信用代码",
+                    "数据来源单位",
+                    "数据来源单位统一社会信用代码",
+                ),
+                optional_headers=("行政相对人代码_2(工商注册号)", "备注", *CURRENT_EXTRA),
+            ),
+            Layout(
+                standard=STANDARD_2016,
+                label="2016 版标准",
+                required_headers=(
+                    "行政许可决定书文号",
+                    "项目名称",
+                    "审批类别",
+                    "许可内容",
+                    *SUBJECT_2016,
+                    "许可决定日期",
+                    "许可截止期",
+                    "许可机关",
+                    "当前状态",
+                ),
+                optional_headers=TAIL_2016,
+                rename=RENAME_2016
+                | {
+                    "行政许可决定书文号": "行政许可决定文书号",
+                    "审批类别": "许可类别",
+                    "许可截止期": "有效期至",
+                },
+                adapt=_category_2016,
+            ),
         ),
-        optional_headers=("行政相对人代码_2(工商注册号)", "备注"),
         mapper=map_licence,
     ),
     "lists": FeedFormat(
         kind="lists",
         label="红名单 / 黑名单",
-        required_headers=(
-            "主体名称",
-            "主体类别",
-            "统一社会信用代码",
-            "证件号码",
-            "名单类型",
-            "列入原因",
-            "认定部门",
-            "认定文号",
-            "列入日期",
+        layouts=(
+            Layout(
+                standard=CURRENT,
+                label="平台格式",
+                required_headers=(
+                    "主体名称",
+                    "主体类别",
+                    "统一社会信用代码",
+                    "证件号码",
+                    "名单类型",
+                    "列入原因",
+                    "认定部门",
+                    "认定文号",
+                    "列入日期",
+                ),
+                optional_headers=("移出日期",),
+            ),
         ),
-        optional_headers=("移出日期",),
         mapper=map_list_entry,
     ),
     "honours": FeedFormat(
         kind="honours",
         label="荣誉称号",
-        required_headers=(
-            "姓名或名称",
-            "主体类别",
-            "统一社会信用代码",
-            "证件号码",
-            "荣誉称号",
-            "授予机关",
-            "授予文号",
-            "授予日期",
+        layouts=(
+            Layout(
+                standard=CURRENT,
+                label="平台格式",
+                required_headers=(
+                    "姓名或名称",
+                    "主体类别",
+                    "统一社会信用代码",
+                    "证件号码",
+                    "荣誉称号",
+                    "授予机关",
+                    "授予文号",
+                    "授予日期",
+                ),
+                optional_headers=("有效期至",),
+            ),
         ),
-        optional_headers=("有效期至",),
         mapper=map_honour,
     ),
 }

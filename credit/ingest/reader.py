@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import gc
 import operator
+import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,10 +21,40 @@ from pathlib import Path
 from typing import IO, Any
 
 from credit.ingest.fields import RowError
-from credit.ingest.mapping import FORMATS, FeedFormat, MapContext, MappedRow
+from credit.ingest.mapping import FORMATS, FeedFormat, Layout, MapContext, MappedRow, Row
 from credit.ingest.rules import RecordRules
 
 READ_CHUNK = 1 << 20
+
+# Brackets feeds use in place of ( ) once NFKC has folded the full-width ones.
+_BRACKETS = str.maketrans("[]【】〔〕〈〉《》", "()()()()()")
+_TRAILING = re.compile(r"[:：*]+$")  # "项目名称：", "行政相对人名称*" (a required-column mark)
+# 行政相对人代码_N(…) may also be written bare, 行政相对人代码_N: its meaning is the layout's.
+_NUMBERED = re.compile(r"^(行政相对人代码_\d)\(.*\)$")
+
+
+def normalise_header(name: str) -> str:
+    """A header as real feeds write it, folded to one spelling: full-width characters to
+    half-width (NFKC: （ ） ＿ ：), no spaces anywhere, [ ] 【 】 〔 〕 as ( ), no trailing
+    colon."""
+    text = unicodedata.normalize("NFKC", name.lstrip("\ufeff"))
+    text = "".join(text.split()).translate(_BRACKETS)
+    return _TRAILING.sub("", text)
+
+
+def _spellings(header: str) -> tuple[str, ...]:
+    """The normalised spellings of a layout's column that a file may use."""
+    text = normalise_header(header)
+    bare = _NUMBERED.match(text)
+    return (text, bare[1]) if bare else (text,)
+
+
+@dataclass
+class HeaderFit:
+    layout: Layout
+    columns: dict[str, int]  # row key -> column index
+    missing: list[str]  # required headers not found
+    duplicated: list[str]
 
 
 class ImportRefused(Exception):
@@ -105,29 +138,74 @@ class FeedReader:
         self.names: tuple[str, ...] = ()
         self.pick: Callable[[list[str]], tuple[str, ...]] = operator.itemgetter(0)
         self.absent: dict[str, str] = {}
+        self.mapper = fmt.mapper
+        self.layout = fmt.layouts[0]
 
     def read_header(self) -> None:
+        """Place the file's columns: the first layout (version of the standard) whose required
+        columns are all there wins; none, and the file is refused. Headers are normalised
+        here, once per file, so rows cost nothing extra."""
         try:
             header = next(self.reader)
         except StopIteration:
             raise ImportRefused("文件为空，整个文件未导入") from None
         self.last_line = self.reader.line_num
         self.header = header
-        names = [name.strip().lstrip("\ufeff").strip() for name in header]
-        known = set(self.fmt.required_headers) | set(self.fmt.optional_headers)
-        duplicated = sorted({n for n in names if n in known and names.count(n) > 1})
-        if duplicated:
-            raise ImportRefused(f"表头中的列重复：{'、'.join(duplicated)}，整个文件未导入")
-        missing = [name for name in self.fmt.required_headers if name not in names]
-        if missing:
-            raise ImportRefused(
-                f"{self.fmt.label}文件缺少必需的列：{'、'.join(missing)}，整个文件未导入"
-                "（表头须与平台格式一致）"
-            )
-        columns = {name: i for i, name in enumerate(names) if name in known}
-        self.names = tuple(columns)
-        self.pick = operator.itemgetter(*columns.values())
-        self.absent = {name: "" for name in known if name not in columns}
+        names = [normalise_header(name) for name in header]
+        fits = [self._fit(layout, names) for layout in self.fmt.layouts]
+        fit = next((f for f in fits if not f.missing), None)
+        if fit is None:
+            raise ImportRefused(self._refusal(fits, names))
+        if fit.duplicated:
+            raise ImportRefused(f"表头中的列重复：{'、'.join(fit.duplicated)}，整个文件未导入")
+        self.layout = fit.layout
+        self.ctx = dataclasses.replace(self.ctx, standard=fit.layout.standard)
+        self.names = tuple(fit.columns)
+        self.pick = operator.itemgetter(*fit.columns.values())
+        self.absent = {key: "" for key in self.fmt.keys if key not in fit.columns}
+        adapt, mapper = fit.layout.adapt, self.fmt.mapper
+        if adapt is not None:
+
+            def adapted(row: Row, line: int, ctx: MapContext) -> MappedRow:
+                adapt(row)
+                return mapper(row, line, ctx)
+
+            self.mapper = adapted
+
+    @staticmethod
+    def _fit(layout: Layout, names: list[str]) -> HeaderFit:
+        spelling = {s: h for h in layout.headers for s in _spellings(h)}
+        columns: dict[str, int] = {}
+        duplicated: list[str] = []
+        for index, name in enumerate(names):
+            found = spelling.get(name)
+            if found is None:
+                continue
+            key = layout.key(found)
+            if key in columns:
+                duplicated.append(found)
+            else:
+                columns[key] = index
+        missing = [h for h in layout.required_headers if layout.key(h) not in columns]
+        return HeaderFit(layout, columns, missing, duplicated)
+
+    def _refusal(self, fits: list[HeaderFit], names: list[str]) -> str:
+        """Which version the header came closest to, what it lacks, and what it could not place."""
+        closest = min(fits, key=lambda f: len(f.missing))
+        known = {s for f in fits for h in f.layout.headers for s in _spellings(h)}
+        unplaced = [
+            original.strip() or f"第 {i + 1} 列（空）"
+            for i, (original, name) in enumerate(zip(self.header, names, strict=True))
+            if name not in known
+        ]
+        versions = "或".join(f.layout.label for f in fits)
+        text = (
+            f"{self.fmt.label}文件的表头不符合平台格式（{versions}），"
+            f"按{closest.layout.label}缺少必需的列：{'、'.join(closest.missing)}"
+        )
+        if unplaced:
+            text += f"；无法识别的列：{'、'.join(unplaced)}"
+        return text + "，整个文件未导入"
 
     def next_batch(self, size: int, *, keep_raw: bool = True) -> ParsedBatch:
         """Up to `size` rows: mapped, or rejected with the reason. `keep_raw` keeps the columns
@@ -135,7 +213,7 @@ class FeedReader:
         `read_raw_rows` finds them again)."""
         batch = ParsedBatch()
         width = len(self.header)
-        mapper, names, pick, absent = self.fmt.mapper, self.names, self.pick, self.absent
+        mapper, names, pick, absent, ctx = self.mapper, self.names, self.pick, self.absent, self.ctx
         for values in self.reader:
             line = self.last_line + 1
             self.last_line = self.reader.line_num
@@ -150,7 +228,7 @@ class FeedReader:
                 try:
                     row = dict(zip(names, map(str.strip, pick(values)), strict=True))
                     row.update(absent)
-                    batch.mapped.append(mapper(row, line, self.ctx))
+                    batch.mapped.append(mapper(row, line, ctx))
                     if keep_raw:
                         batch.raw[line] = values
                 except RowError as exc:

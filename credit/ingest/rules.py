@@ -6,6 +6,7 @@ windows follow NDRC 令第36号 and are counted from the decision date.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -42,6 +43,20 @@ class PenaltyClass:
 
 
 @dataclass(frozen=True)
+class FeedStatus:
+    """What a feed row's 当前状态 and 备注 say about its record (config/records.toml
+    [feed_status]); values are compared after normalise_value (width, spaces)."""
+
+    penalty_withdrawn: frozenset[str]
+    penalty_kept: frozenset[str]
+    penalty_remark_prefixes: tuple[str, ...]
+    licence_valid: frozenset[str]
+    licence_lapsed: frozenset[str]
+    licence_withdrawn: frozenset[str]
+    licence_remark_prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RecordRules:
     windows: dict[str, Window]
     serious_fine_wan: Decimal
@@ -55,6 +70,7 @@ class RecordRules:
     summary_person_kinds: frozenset[str]
     not_dishonesty_categories: tuple[str, ...]
     correction_keywords: tuple[str, ...]
+    feed_status: FeedStatus
 
     def classify_penalty(
         self, category: str, content: str, fine_wan: Decimal | None, subject_kind: str
@@ -174,7 +190,45 @@ def parse_rules(data: dict[str, Any]) -> RecordRules:
         long_term_dates=frozenset(
             date.fromisoformat(value) for value in data["licence"]["long_term_dates"]
         ),
+        feed_status=parse_feed_status(data["feed_status"]),
     )
+
+
+@lru_cache(maxsize=1024)
+def normalise_value(value: str) -> str:
+    """A feed's enumerated value as compared with config: full-width folded, spaces removed."""
+    return "".join(unicodedata.normalize("NFKC", value).split())
+
+
+def parse_feed_status(section: dict[str, Any]) -> FeedStatus:
+    def values(feed: str, name: str) -> frozenset[str]:
+        return frozenset(normalise_value(str(v)) for v in section[feed][name])
+
+    def prefixes(feed: str) -> tuple[str, ...]:
+        return tuple(normalise_value(str(v)) for v in section[feed]["remark_prefixes"] if v)
+
+    status = FeedStatus(
+        penalty_withdrawn=values("penalties", "withdrawn"),
+        penalty_kept=values("penalties", "kept"),
+        penalty_remark_prefixes=prefixes("penalties"),
+        licence_valid=values("licences", "valid"),
+        licence_lapsed=values("licences", "lapsed"),
+        licence_withdrawn=values("licences", "withdrawn"),
+        licence_remark_prefixes=prefixes("licences"),
+    )
+    for feed, groups in (
+        ("penalties", (status.penalty_withdrawn, status.penalty_kept)),
+        ("licences", (status.licence_valid, status.licence_lapsed, status.licence_withdrawn)),
+    ):
+        seen: set[str] = set()
+        for group in groups:
+            if seen & group:
+                raise ValueError(
+                    f"config/records.toml: feed_status.{feed} 中的当前状态值重复："
+                    f"{'、'.join(sorted(seen & group))}"
+                )
+            seen |= group
+    return status
 
 
 @lru_cache(maxsize=4)

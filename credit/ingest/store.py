@@ -31,6 +31,7 @@ from credit.models import ID_NUMBER_FIELD, RecordSource, RecordStatus
 from infra.security.crypto import DecryptionError, FieldCipher
 
 PUBLISHED, PLATFORM = RecordStatus.PUBLISHED.value, RecordSource.PLATFORM.value
+REVOKED = RecordStatus.REVOKED.value
 SQLITE_IN_CHUNK = 500
 # Bound parameters per SQLite statement: the lowest limit of any build (999 before 3.32).
 SQLITE_MAX_PARAMS = 999  # well below SQLite's bound-variable limit on old builds (999)
@@ -47,6 +48,11 @@ SUBJECT_FIELDS = (
     "legal_representative_id_enc",
     "region",
     "legal_representative_id_index",  # blind index under ID_NUMBER_FIELD (credit/acting.py)
+    "legal_representative_id_type",
+    "org_code",
+    "tax_registration_no",
+    "institution_cert_no",
+    "social_org_cert_no",
 )
 SUBJECT_INSERT_COLUMNS = ("natural_key", *SUBJECT_FIELDS, "created_at", "updated_at")
 # Fields the feed owns; status, shared and source belong to the workflows (repair, objection).
@@ -104,6 +110,11 @@ PG_TYPES = {
         "legal_representative",
         "region",
         "legal_representative_id_index",
+        "legal_representative_id_type",
+        "org_code",
+        "tax_registration_no",
+        "institution_cert_no",
+        "social_org_cert_no",
         "record_class",
         "type",
         "title",
@@ -174,6 +185,13 @@ class Dialect:
         columns = ", ".join(_q(c) for c in RECORD_INSERT_COLUMNS)
         source = self._source(RECORD_INSERT_COLUMNS, rows)
         sets = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in RECORD_FEED_COLUMNS)
+        # A row that withdraws its record revokes it (neither shown nor shared); otherwise the
+        # status and sharing stay the workflows' (repair, objection).
+        withdrawn = f"excluded.status = '{REVOKED}'"
+        sets += (
+            f", status = CASE WHEN {withdrawn} THEN excluded.status ELSE record.status END"
+            f", shared = CASE WHEN {withdrawn} THEN excluded.shared ELSE record.shared END"
+        )
         return (
             f"INSERT INTO record ({columns}) {source} "
             f"ON CONFLICT (natural_key) DO UPDATE SET {sets} "
@@ -243,6 +261,8 @@ class BatchOutcome:
     new_subject_ids: set[int] = field(default_factory=set)
     # the subjects as this batch leaves them, for the import's cache once committed
     subject_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # records this batch revoked because their row withdraws them: (record id, subject id, line)
+    withdrawn: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 def _same_secret(cipher: FieldCipher, token: str | None, plaintext: str, field_name: str) -> bool:
@@ -287,6 +307,15 @@ def _merged_subject(
         legal_id_enc,
         new.region or stored["region"],
         legal_id_index,
+        (
+            new.legal_representative_id_type
+            if new.legal_representative_id
+            else stored["legal_representative_id_type"]
+        ),
+        new.org_code or stored["org_code"],
+        new.tax_registration_no or stored["tax_registration_no"],
+        new.institution_cert_no or stored["institution_cert_no"],
+        new.social_org_cert_no or stored["social_org_cert_no"],
     ]
     return None if merged == old else merged
 
@@ -320,6 +349,11 @@ def _subject_insert_values(
             if subject.legal_representative_id
             else None
         ),
+        subject.legal_representative_id_type,
+        subject.org_code,
+        subject.tax_registration_no,
+        subject.institution_cert_no,
+        subject.social_org_cert_no,
         now,
         now,
     ]
@@ -419,8 +453,8 @@ def _record_values(record: RecordData, subject_id: int, dialect: Dialect, now: A
         record.details_json,
         now,
         record.natural_key,
-        PUBLISHED,
-        True,
+        REVOKED if record.withdrawn else PUBLISHED,
+        not record.withdrawn,
         PLATFORM,
         now,
     ]
@@ -467,6 +501,7 @@ async def write_batch(
         latest[key] = mapped
 
     values: list[list[Any]] = []
+    withdrawn: dict[str, tuple[int, int]] = {}  # natural key -> (subject id, line)
     for key, mapped in latest.items():
         before = stored.get(key)
         if before is not None and before[0] == mapped.record.content_hash:
@@ -476,7 +511,14 @@ async def write_batch(
         outcome.changed_subject_ids.add(subject_id)
         if before is not None:
             outcome.changed_subject_ids.add(before[1])
+        if mapped.record.withdrawn:
+            withdrawn[key] = (subject_id, mapped.line)
     if values:
         await dialect.run_bulk(conn, dialect.upsert_record_sql, values)
+    if withdrawn:  # rare: one more query, for the audit trail
+        rows_found = await fetch_by(
+            conn, dialect, "SELECT id, natural_key FROM record", "natural_key", list(withdrawn)
+        )
+        outcome.withdrawn = [(int(row["id"]), *withdrawn[row["natural_key"]]) for row in rows_found]
     outcome.changed_subject_ids -= outcome.new_subject_ids
     return outcome

@@ -606,9 +606,15 @@ async def test_id_numbers_never_stored_in_plaintext(runtime, data_dir, tmp_path)
     for kind in SAMPLE:
         await run(runtime, kind, tagged_sample(data_dir, tmp_path, kind, label), tmp_path)
     representative_id = new_id_number("19751231")
+    # The representative's document is in its own columns (issue 10 item 9: it was read from
+    # 证件类型 / 证件号码, which are a natural person's own).
     header, row = penalty_row(
-        data_dir, 法定代表人="测试代表", 证件类型="身份证", 证件号码=representative_id
+        data_dir,
+        法定代表人="测试代表",
+        法定代表人证件类型="身份证",
+        法定代表人证件号码=representative_id,
     )
+    header = [*header, "法定代表人证件类型", "法定代表人证件号码"]
     await run(runtime, "penalties", write_csv(tmp_path / "rep.csv", header, [row]), tmp_path)
 
     numbers = sample_id_numbers(data_dir) | {representative_id}

@@ -13,8 +13,13 @@ async def test_the_legal_representative_index_is_stored_and_matches_a_binding(
 ):
     representative_id = new_id_number("19790412")
     header, row = penalty_row(
-        data_dir, 法定代表人="测试代表", 证件类型="身份证", 证件号码=representative_id
+        data_dir,
+        法定代表人="测试代表",
+        法定代表人证件类型="身份证",
+        法定代表人证件号码=representative_id,
     )
+    # the representative's own document columns (an organisation row's 证件号码 is not theirs)
+    header = [*header, "法定代表人证件类型", "法定代表人证件号码"]
     path = write_csv(tmp_path / "rep.csv", header, [row])
     await run(runtime, "penalties", path, tmp_path)
     company = await Subject.get(uscc=row["行政相对人代码_1(统一社会信用代码)"])
