@@ -31,7 +31,7 @@ from infra.audit import AuditEvent
 from infra.audit import append as append_audit
 from infra.cache import Keys, as_bytes
 from infra.errors import Invalid, NotFound
-from infra.pagination import cursor_id
+from infra.params import CONTROL_CHARACTER_MESSAGE, cursor_id, has_control_characters
 from infra.runtime import Runtime
 from infra.security import ratelimit
 from infra.security.crypto import FieldCipher, mask_id_number, mask_name
@@ -185,6 +185,8 @@ def normalise_query(q: str | None) -> str:
         raise Invalid("请输入企业名称或统一社会信用代码", fields={"q": "不能为空"})
     if len(q) > 60:
         raise Invalid("查询内容过长", fields={"q": "不超过 60 个字符"})
+    if has_control_characters(q):
+        raise Invalid("查询内容有误", fields={"q": CONTROL_CHARACTER_MESSAGE})
     return q
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from credit.calendar_dates import shanghai_iso
 from infra.audit import drain
 from infra.models import AuditEntry
-from infra.pagination import cursor_id, page
+from infra.pagination import page
+from infra.params import cursor_id
 from infra.runtime import Runtime
 
 ACTOR_KIND_LABELS = {

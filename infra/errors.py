@@ -68,12 +68,3 @@ class RateLimited(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code, message = 503, "SERVICE_UNAVAILABLE", "服务暂时不可用，请稍后再试"
-
-
-def path_id(value: str | int, message: str, code: str) -> int:
-    """An object id from a URL. Anything but a number that fits a BIGINT names no object: 404
-    (never a 500 from the database, and no hint that the id is "invalid" rather than unknown)."""
-    text = str(value)
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        raise NotFound(message, code=code)
-    return int(text)

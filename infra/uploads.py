@@ -18,8 +18,9 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from infra.errors import ApiError, Invalid, NotFound, path_id
+from infra.errors import ApiError, Invalid, NotFound
 from infra.models import Upload
+from infra.params import path_id, strip_control_characters
 from infra.security.sessions import Session
 from infra.settings import Settings
 
@@ -98,7 +99,9 @@ async def store_upload(
         size=len(cleaned.content),
         sha256=hashlib.sha256(cleaned.content).hexdigest(),
         storage_path=str(relative),
-        original_name=(original_name or "")[:120] or None,
+        # A name is only shown back to its owner; control characters (U+0000 on PostgreSQL)
+        # are dropped rather than refusing the file over its name.
+        original_name=strip_control_characters(original_name or "")[:120] or None,
     )
 
 

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, raw
 
-from infra.errors import BadRequest, Forbidden, Invalid, Unauthorized
+from infra.errors import ApiError, BadRequest, Forbidden, Invalid, Unauthorized
+from infra.params import CONTROL_CHARACTER_MESSAGE, MAX_BIGINT, has_control_characters
 from infra.runtime import Runtime
 from infra.security.sessions import Session, load_session
 
@@ -77,17 +78,50 @@ def client_ip(request: Request) -> str:
     return request.remote_addr or request.ip or "unknown"
 
 
+# What a JSON body may be: the largest (an offline sync of a day's redemptions) is far smaller.
+MAX_JSON_BYTES = 1024 * 1024
+
+
 def parse_body(request: Request, model: type[Body]) -> Body:
+    body = request.body or b"null"
+    if len(body) > MAX_JSON_BYTES:
+        raise ApiError("请求内容过大", code="BODY_TOO_LARGE", status=413)
     try:
-        payload = json.loads(request.body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = json.loads(body)
+    except RecursionError as exc:  # nested thousands deep
+        raise BadRequest("请求内容嵌套过深", code="BAD_JSON") from exc
+    except (UnicodeDecodeError, ValueError) as exc:  # incl. integers of more than 4,300 digits
         raise BadRequest("请求内容不是有效的 JSON", code="BAD_JSON") from exc
     if not isinstance(payload, dict):
         raise BadRequest("请求内容须为 JSON 对象", code="BAD_JSON")
+    _refuse_unstorable(payload)
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
         raise Invalid(fields=_field_messages(exc)) from exc
+
+
+def _refuse_unstorable(payload: dict[str, Any]) -> None:
+    """Every value of a body, before any model sees it: no integer beyond the database's BIGINT
+    (ids, counts: 2**63 names nothing) and no control character in any text (PostgreSQL cannot
+    store U+0000, and none belongs in a name or a reason). 422 naming the field."""
+    stack: list[tuple[str, Any]] = [("", payload)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{where}.{key}" if where else str(key)
+                if has_control_characters(str(key)):
+                    raise Invalid(fields={where or "body": CONTROL_CHARACTER_MESSAGE})
+                stack.append((name, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}.{index}", item) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            if has_control_characters(value):
+                raise Invalid(fields={where: CONTROL_CHARACTER_MESSAGE})
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not -MAX_BIGINT <= value <= MAX_BIGINT:
+                raise Invalid(fields={where: "数值太大"})
 
 
 def _field_messages(exc: ValidationError) -> dict[str, str]:

@@ -182,7 +182,7 @@ def _verify_args(request: Request) -> tuple[str, str | None]:
     its exact 4xx errors."""
     try:
         payload = json.loads(request.body or b"null")
-    except ValueError:  # JSONDecodeError, UnicodeDecodeError: parse_body says which
+    except (ValueError, RecursionError):  # bad JSON of any kind: parse_body says which
         payload = None
     if type(payload) is dict:
         token, venue_id = payload.get("token"), payload.get("venue_id")

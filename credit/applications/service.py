@@ -44,10 +44,11 @@ from infra import notifications
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
 from infra.cache import invalidate_subjects
-from infra.errors import Conflict, Invalid, NotFound, path_id
+from infra.errors import Conflict, Invalid, NotFound
 from infra.models import User
 from infra.moderation import Moderation, moderate
-from infra.pagination import cursor_id, page, status_filter
+from infra.pagination import page
+from infra.params import cursor_id, path_id, status_filter
 from infra.runtime import Runtime
 from infra.security.crypto import mask_id_number, mask_name
 from infra.security.sessions import Session

@@ -22,7 +22,8 @@ from credit.calendar_dates import SHANGHAI, shanghai_iso
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
 from infra.errors import Conflict
-from infra.pagination import cursor_id, page
+from infra.pagination import page
+from infra.params import cursor_id
 from infra.runtime import Runtime
 from infra.security.sessions import Session
 from qr.offline_verifier import CreditCode

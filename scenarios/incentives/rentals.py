@@ -10,8 +10,9 @@ from tortoise.exceptions import IntegrityError
 
 from credit.acting import acting_subject
 from credit.calendar_dates import SHANGHAI, today
-from infra.errors import Conflict, Invalid, NotFound, path_id
-from infra.pagination import cursor_id, page
+from infra.errors import Conflict, Invalid, NotFound
+from infra.pagination import page
+from infra.params import cursor_id, path_id
 from infra.runtime import Runtime
 from infra.security.sessions import Session
 from scenarios.incentives.eligibility import evaluate, holder_facts

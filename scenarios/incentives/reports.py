@@ -16,6 +16,7 @@ from credit.calendar_dates import SHANGHAI, today
 from infra.audit import drain
 from infra.errors import Forbidden, Invalid
 from infra.models import AuditEntry
+from infra.params import query_date
 from infra.runtime import Runtime
 from infra.security.sessions import Session
 from scenarios.incentives.models import Redemption, RedemptionSource, RedemptionStatus
@@ -29,20 +30,11 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def _date(value: str | None, default: date, name: str) -> date:
-    if not value:
-        return default
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError) as exc:
-        raise Invalid("日期格式有误", fields={name: "须为 YYYY-MM-DD"}) from exc
-
-
 def date_range(start: str | None, end: str | None) -> tuple[date, date]:
     """Default: the current month up to today (Asia/Shanghai)."""
     now = today()
-    first = _date(start, now.replace(day=1), "from")
-    last = _date(end, now, "to")
+    first = query_date(start, now.replace(day=1), "from")
+    last = query_date(end, now, "to")
     if last < first:
         raise Invalid("结束日期早于开始日期", fields={"to": "不能早于开始日期"})
     if (last - first).days >= MAX_DAYS:

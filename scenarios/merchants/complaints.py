@@ -11,10 +11,11 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from credit.calendar_dates import shanghai_iso
-from infra.errors import Conflict, Forbidden, Invalid, NotFound, path_id
+from infra.errors import Conflict, Forbidden, Invalid, NotFound
 from infra.models import User
 from infra.moderation import Moderation, moderate
-from infra.pagination import cursor_id, page, status_filter
+from infra.pagination import page
+from infra.params import cursor_id, path_id, status_filter
 from infra.runtime import Runtime
 from infra.security.sessions import Session
 from infra.uploads import owned_upload_ids

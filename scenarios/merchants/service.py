@@ -28,10 +28,10 @@ from infra.errors import (
     Invalid,
     NotFound,
     ServiceUnavailable,
-    path_id,
 )
 from infra.models import User
-from infra.pagination import cursor_id, page, status_filter
+from infra.pagination import page
+from infra.params import cursor_id, path_id, status_filter
 from infra.runtime import Runtime
 from infra.security.sessions import Session, refresh_user_sessions
 from qr.plate import FontMissing, PosterContent, new_code, plate_url, poster_png, qr_png

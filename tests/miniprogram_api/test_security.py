@@ -22,6 +22,11 @@ GARBAGE_BODIES: list[bytes] = [
     b'{"name": "\\u0000\\ud800", "id_number": "\\u202e", "consent": true}',
     '{"code": "码", "verify_id": "😀", "name": "张三", "id_number": "１５２９"}'.encode(),
     b"\xff\xfe\x00garbage",
+    # issue 12: nested 20,000 deep, integers beyond BIGINT and of 5,000 digits, U+0000 in text
+    b"[" * 20_000 + b"]" * 20_000,
+    b'{"record_id": 9223372036854775808, "attachments": [1000000000000000000000000000000],'
+    b' "user_id": 9223372036854775808, "policy_id": "\u0000", "reason": "\u0000\u0000\u0000"}',
+    b'{"record_id": ' + b"9" * 5000 + b"}",
 ]
 PATH_VALUES = ["0", "-1", "x" * 300, "%00", "..%2F..%2Fetc", "😀", "' OR 1=1 --"]
 
@@ -69,7 +74,12 @@ async def test_every_endpoint_answers_bad_input_with_a_4xx_never_a_500(app, clie
                         path,
                         content=body,
                         headers=headers | {"content-type": "application/json"},
-                        params={"q": body.decode("utf-8", "replace")[:200], "cursor": "abc"},
+                        params={
+                            "q": body.decode("utf-8", "replace")[:200],
+                            "cursor": "abc",
+                            "from": "9999-12-31",
+                            "to": "9999-12-31",
+                        },
                     )
                     if response.status_code >= 500:
                         failures.append((method, path, body[:40], response.status_code))

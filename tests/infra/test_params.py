@@ -1,11 +1,12 @@
-"""Object ids from URLs (infra/errors.py `path_id`): anything but ASCII digits names no object, a
+"""Object ids from URLs (infra/params.py `path_id`): anything but ASCII digits names no object, a
 404 in the API's error shape, never a 500 from int() (`str.isdigit` also takes "²", "①", "١٢")."""
 
 from __future__ import annotations
 
 import pytest
 
-from infra.errors import NotFound, path_id
+from infra.errors import NotFound
+from infra.params import path_id
 from tests.helpers import unique_code
 
 OTHER_DIGITS = ["²", "①", "١٢"]
