@@ -10,7 +10,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from credit.models import ID_NUMBER_FIELD, IdentityBinding
-from infra.errors import ApiError, RateLimited, ServiceUnavailable, Unauthorized
+from infra.errors import ApiError, Forbidden, RateLimited, ServiceUnavailable, Unauthorized
 from infra.models import User
 from infra.runtime import Runtime
 from infra.security import ratelimit
@@ -19,7 +19,10 @@ from infra.security.sessions import Session, create_session, revoke_session
 from infra.wechat.client import WeChatError, WeChatUnavailable
 
 DEFAULT_ROLES = ["citizen"]
-CODE_INVALID_ERRCODES = {40029, 40163, 40226}
+CODE_INVALID_ERRCODES = {40029, 40163}
+# code2Session: "40226 code blocked：高风险等级用户，小程序登录拦截". Logging in again cannot help,
+# so it must not read as an invalid code (which the mini-program answers with a new wx.login).
+HIGH_RISK_ERRCODE = 40226
 QUOTA_ERRCODES = {45011}
 
 
@@ -36,11 +39,17 @@ async def wechat_login(rt: Runtime, code: str, client_ip: str) -> LoginResult:
         wx = await rt.wechat.code_to_session(code)
     except WeChatUnavailable as exc:
         raise ServiceUnavailable(
-            "微信服务暂时不可用，请稍后再试", code="WECHAT_UNAVAILABLE"
+            "微信服务暂时不可用，请稍后再试", code="WECHAT_UNAVAILABLE", retry_after=exc.retry_after
         ) from exc
     except WeChatError as exc:
         if exc.errcode in QUOTA_ERRCODES:
             raise RateLimited(60, "微信登录请求过于频繁，请稍后再试") from exc
+        if exc.errcode == HIGH_RISK_ERRCODE:
+            raise Forbidden(
+                "微信安全策略判定当前微信账号存在风险，暂时无法登录本小程序。"
+                "重新进入小程序不能解决，请在微信中按安全提示处理后再试",
+                code="WECHAT_USER_HIGH_RISK",
+            ) from exc
         if exc.errcode in CODE_INVALID_ERRCODES:
             raise Unauthorized(
                 "登录凭证无效或已使用，请重新进入小程序", code="WECHAT_CODE_INVALID"
@@ -56,8 +65,7 @@ async def wechat_login(rt: Runtime, code: str, client_ip: str) -> LoginResult:
         roles=list(user.roles),
         subject_id=binding.subject_id if binding else None,
         ttl_seconds=ttl,
-        wechat_session_key_enc=rt.cipher.encrypt(wx.session_key, "session.wechat_session_key"),
-    )
+    )  # WeChat's session_key is not kept: no feature decrypts user data with it (PIPL art. 6)
     return LoginResult(
         token=token,
         expires_in=ttl,

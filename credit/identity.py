@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -44,7 +45,9 @@ from infra.security import ratelimit
 from infra.security.crypto import mask_id_number, mask_name
 from infra.security.sessions import Session, refresh_user_sessions
 from infra.settings import read_config
-from infra.wechat.client import WeChatError, WeChatUnavailable
+from infra.wechat.client import FaceOutcome, VerifyResult, WeChatError, WeChatUnavailable
+
+log = logging.getLogger(__name__)
 
 PENDING_SECONDS = 1800  # the consent text's "至多保存 30 分钟" (config/consents.toml)
 _REQUIRED_SECTIONS = ("processor", "purpose", "recipient", "retention", "withdrawal", "minors")
@@ -202,9 +205,61 @@ def _outdated(consent: ConsentText) -> Conflict:
 def _wechat_failure(exc: WeChatError) -> ApiError:
     if isinstance(exc, WeChatUnavailable):
         return ServiceUnavailable(
-            "微信人脸核身服务暂时不可用，请稍后再试", code="WECHAT_UNAVAILABLE"
+            "微信人脸核身服务暂时不可用，请稍后再试",
+            code="WECHAT_UNAVAILABLE",
+            retry_after=exc.retry_after,
         )
     return ApiError("微信人脸核身请求失败，请稍后再试", code="FACE_VERIFY_ERROR", status=502)
+
+
+_AGAIN = "后重新发起核验"
+# What the user is told for each outcome of queryverifyinfo that is not a pass (FaceOutcome in
+# infra/wechat/client.py, from the interface's verify_ret enum). Only a face that does not match
+# is "未通过"; the 9xxxx outcomes happened on the phone before any comparison and say what to do.
+_FACE_OUTCOMES: dict[str, tuple[str, str]] = {
+    FaceOutcome.FACE_MISMATCH: ("FACE_VERIFY_FAILED", "人脸核身未通过，请确认是本人操作后重试"),
+    FaceOutcome.ID_MISMATCH: (
+        "FACE_VERIFY_ID_MISMATCH",
+        f"姓名与公民身份号码不一致，请核对身份证上的姓名和号码{_AGAIN}",
+    ),
+    FaceOutcome.CANCELLED: (
+        "FACE_VERIFY_CANCELLED",
+        f"您已退出人脸核身，核验未完成；如需绑定实名身份，请{_AGAIN[1:]}并完成人脸识别",
+    ),
+    FaceOutcome.PERMISSION: (
+        "FACE_VERIFY_PERMISSION",
+        f"人脸核身需要使用相机和麦克风：请在手机“设置”中允许微信访问相机和麦克风{_AGAIN}",
+    ),
+    FaceOutcome.TIMEOUT: (
+        "FACE_VERIFY_TIMEOUT",
+        f"人脸识别超时：请在光线充足处正对手机，按提示完成动作{_AGAIN}",
+    ),
+    FaceOutcome.CAPTURE: (
+        "FACE_VERIFY_CAPTURE",
+        f"未采集到清晰的人脸：请摘下帽子、口罩等遮挡，在光线充足处{_AGAIN[1:]}",
+    ),
+    FaceOutcome.NETWORK: (
+        "FACE_VERIFY_NETWORK",
+        f"网络不稳定，人脸核身未完成：请在网络良好时{_AGAIN[1:]}",
+    ),
+    FaceOutcome.DEVICE: (
+        "FACE_VERIFY_DEVICE_UNSUPPORTED",
+        f"当前手机不支持微信人脸核身，请换一部手机{_AGAIN}",
+    ),
+    FaceOutcome.CLIENT_ERROR: (
+        "FACE_VERIFY_CLIENT_ERROR",
+        f"微信人脸核身在手机上出现异常：请将微信更新到最新版本或重启微信{_AGAIN}",
+    ),
+}
+
+
+def _face_not_passed(result: VerifyResult) -> ApiError:
+    known = _FACE_OUTCOMES.get(result.outcome)
+    if known is None:  # 10001 (our request was wrong) or a value the enum does not list
+        log.error("queryverifyinfo answered verify_ret %d", result.verify_ret)
+        return ApiError("微信人脸核身结果异常，请稍后再试", code="FACE_VERIFY_ERROR", status=502)
+    code, message = known
+    return Invalid(message, code=code, fields={"verify_id": f"核验结果 {result.verify_ret}"})
 
 
 async def start_verification(
@@ -283,10 +338,7 @@ async def complete_binding(rt: Runtime, session: Session, verify_id: str) -> dic
     except WeChatError as exc:
         raise _wechat_failure(exc) from exc
     if not result.passed:
-        raise Invalid(
-            "人脸核身未通过，请确认是本人操作后重试", code="FACE_VERIFY_FAILED",
-            fields={"verify_id": f"核验结果 {result.verify_ret}"},
-        )  # fmt: skip
+        raise _face_not_passed(result)
     subject = await _bind(rt, user, pending["consent_id"], name, id_number, verify_id)
     await rt.redis.delete(rt.keys.identity_pending(verify_id))
     await refresh_user_sessions(rt.redis, rt.keys, user.id, list(user.roles), subject.id)

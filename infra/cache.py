@@ -96,6 +96,20 @@ class Keys:
         return f"{self.prefix}wechat:access_token:lock"
 
     @property
+    def wechat_access_token_failed(self) -> str:
+        """Set for a moment after a refresh failed: its waiters give up together."""
+        return f"{self.prefix}wechat:access_token:failed"
+
+    @property
+    def wechat_force_refresh_gate(self) -> str:
+        """Set for the interval after a forced refresh: at most one per interval."""
+        return f"{self.prefix}wechat:access_token:force_gate"
+
+    def wechat_force_refresh_count(self, day: str) -> str:
+        """Forced refreshes made on a (Shanghai) day, against the daily allowance."""
+        return f"{self.prefix}wechat:access_token:forced:{day}"
+
+    @property
     def audit_stream(self) -> str:
         return f"{self.prefix}audit:stream"
 

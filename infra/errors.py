@@ -68,3 +68,10 @@ class RateLimited(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code, message = 503, "SERVICE_UNAVAILABLE", "服务暂时不可用，请稍后再试"
+
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, retry_after: int | None = None
+    ) -> None:
+        """``retry_after``: when the client may try again (a Retry-After header), if known."""
+        headers = {"Retry-After": str(max(1, retry_after))} if retry_after is not None else None
+        super().__init__(message, code=code, headers=headers)

@@ -51,6 +51,10 @@ async def start_runtime(
         redis=redis,
         keys=keys,
         timeout=settings.wechat_timeout_seconds,
+        deadline=settings.wechat_deadline_seconds,
+        token_wait=settings.wechat_token_wait_seconds,
+        force_refresh_interval=settings.wechat_force_refresh_interval_seconds,
+        force_refresh_daily_limit=settings.wechat_force_refresh_daily_limit,
     )
     return Runtime(
         settings=settings,

@@ -39,6 +39,10 @@ ENV_VARS = {
     "WECHAT_SECRET": "wechat_secret",
     "WECHAT_API_BASE": "wechat_api_base",
     "WECHAT_TIMEOUT_SECONDS": "wechat_timeout_seconds",
+    "WECHAT_DEADLINE_SECONDS": "wechat_deadline_seconds",
+    "WECHAT_TOKEN_WAIT_SECONDS": "wechat_token_wait_seconds",
+    "WECHAT_FORCE_REFRESH_INTERVAL_SECONDS": "wechat_force_refresh_interval_seconds",
+    "WECHAT_FORCE_REFRESH_DAILY_LIMIT": "wechat_force_refresh_daily_limit",
     "PUBLIC_BASE_URL": "public_base_url",
     "DEMO": "demo",
     "KEY_FILE": "key_file",
@@ -74,6 +78,14 @@ class Settings(BaseModel):
     wechat_appid: str = "wx-fake-appid"
     wechat_secret: str = FAKE_WECHAT_SECRET
     wechat_timeout_seconds: float = 5.0
+    # Every request's WeChat calls together, then 503 with Retry-After (never a hang).
+    wechat_deadline_seconds: float = Field(8.0, gt=0)
+    # How long a request waits for another worker's access-token refresh.
+    wechat_token_wait_seconds: float = Field(3.0, gt=0)
+    # Forced access-token refreshes: at most one per interval for the deployment, and a daily
+    # allowance (WeChat's: 20 a day, 30 s apart; see infra/wechat/client.py).
+    wechat_force_refresh_interval_seconds: float = Field(30.0, ge=30)
+    wechat_force_refresh_daily_limit: int = Field(20, ge=0, le=20)
     public_base_url: str = "http://127.0.0.1:8000"
     demo: bool = True
     key_file: str = "var/keys.json"

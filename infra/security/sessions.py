@@ -24,8 +24,10 @@ class SessionHash:
     UID = "uid"
     ROLES = "roles"
     SUBJECT = "subject"  # "" when no identity is bound
-    WECHAT_SESSION_KEY = "wxsk"  # encrypted; never read back by a script
     ROLE_SEPARATOR = ","
+    # WeChat's session_key is not kept (no feature needs it). Sessions made before kept it
+    # encrypted under "wxsk": login drops that field from the user's live sessions.
+    RETIRED_FIELDS = ("wxsk",)
 
 
 _FIELDS = (SessionHash.UID, SessionHash.ROLES, SessionHash.SUBJECT)
@@ -86,13 +88,14 @@ async def create_session(
     roles: list[str],
     subject_id: int | None,
     ttl_seconds: int,
-    wechat_session_key_enc: str,
 ) -> str:
     token = secrets.token_urlsafe(32)
     token_hash = hash_token(token)
     fields = session_fields(user_id, roles, subject_id)
-    fields[SessionHash.WECHAT_SESSION_KEY] = wechat_session_key_enc
+    earlier = await redis.smembers(keys.user_sessions(user_id))
     async with redis.pipeline(transaction=True) as pipe:
+        for other in earlier:  # HDEL on a session gone since is a no-op
+            pipe.hdel(keys.session(as_text(other)), *SessionHash.RETIRED_FIELDS)
         pipe.hset(keys.session(token_hash), items=[v for pair in fields.items() for v in pair])
         pipe.expire(keys.session(token_hash), ttl_seconds)
         pipe.sadd(keys.user_sessions(user_id), token_hash)

@@ -7,13 +7,16 @@ Standard library only, so it runs in-process (daemon thread) or standalone:
     python -m infra.wechat.fake --host 127.0.0.1 --port 9100
 
 Login codes: ``demo-<name>`` → openid ``demo-openid-<name>`` (reusable); ``invalid`` / ``bad-*`` →
-40029; ``busy-*`` → 45011; ``sys-*`` → -1; ``slow-*`` → answers after 10 s; anything else → a
-deterministic openid, usable once (then 40163).
+40029; ``risk-*`` → 40226 (high-risk user); ``busy-*`` → 45011; ``sys-*`` → -1; ``slow-*`` →
+answers after 10 s; anything else → a deterministic openid, usable once (then 40163). A login
+counts as a visit of the mini-program (``msg_sec_check`` wants one within two hours).
 
 Test controls exist as methods and, for an out-of-process fake, over HTTP:
 ``POST /_fake/fail {"path","errcode","times"}``, ``POST /_fake/delay {"path","seconds","times"}``,
 ``GET /_fake/calls``, ``POST /_fake/reset``, ``POST /_fake/refuse {"openid"}``,
-``POST /_fake/invalidate_tokens``, ``GET /_fake/sent_messages``.
+``POST /_fake/invalidate_tokens``, ``GET /_fake/sent_messages``,
+``POST /_fake/advance_clock {"seconds"}``, ``POST /_fake/visit {"openid"}``,
+``POST /_fake/face_result {"openid","verify_ret"}``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -49,6 +53,25 @@ PATH_SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
 TOKEN_LIFETIME_SECONDS = 7200
 VERIFY_ID_LIFETIME_SECONDS = 3600
 SLOW_CODE_SECONDS = 10.0
+# getStableAccessToken, "注意事项" (developers.weixin.qq.com/doc/service/api/base/
+# api_getstableaccesstoken; developers.weixin.qq.com/minigame/dev/api-backend/open-api/
+# access-token/auth.getStableAccessToken.html): "强制刷新模式每天限用 20 次且需间隔 30 秒";
+# used again within 30 s it "不会刷新" (the current token comes back); "普通模式下平台会提前 5 分钟
+# 更新 access_token".
+# Whether a force_refresh call within the 30 s counts toward the 20 is not documented: it does
+# here (the stricter reading). The errcode of the 21st forced refresh of a day is
+# not documented: 45009 (the platform's daily-quota code) here.
+FORCE_REFRESH_DAILY_LIMIT = 20
+FORCE_REFRESH_INTERVAL_SECONDS = 30.0
+TOKEN_EARLY_RENEWAL_SECONDS = 300
+# msgSecCheck (developers.weixin.qq.com/miniprogram/dev/server/API/sec-center/sec-check/
+# api_msgseccheck): "文本字数的上限为2500字"; "用户需在近两小时访问过小程序". The errcodes, from
+# the interface's errcode table and WeChat's answers in the developer community: 61010
+# "用户访问记录超时" (no visit in the last two hours), 43104 "appid 与 openid 不匹配". The errcode
+# of an over-long text is not documented: 47001 (data format error, on the table) here.
+MSG_SEC_CHECK_MAX_CHARS = 2500
+VISIT_WINDOW_SECONDS = 2 * 3600
+SHANGHAI = timezone(timedelta(hours=8))
 REFUSING_OPENID = "demo-openid-refuse"
 FACE_MISMATCH_NAME = "失败测试"
 
@@ -59,6 +82,7 @@ ERRMSGS: dict[int, str] = {
     40003: "invalid openid",
     40013: "invalid appid",
     40029: "invalid code",
+    40226: "code blocked",
     40037: "invalid template_id",
     40125: "invalid appsecret",
     40163: "code been used",
@@ -68,9 +92,12 @@ ERRMSGS: dict[int, str] = {
     43001: "require GET method",
     43002: "require POST method",
     43101: "user refuse to accept the msg",
+    43104: "appid and openid not match",
+    45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit mustslower retry next minute",
     47001: "data format error",
     47003: "argument invalid!",
+    61010: "code is expired",  # what WeChat answers for "user access log timeout"
 }
 
 # Subscribe-message value rules per key type (the key is the type plus a number, e.g. thing1).
@@ -208,6 +235,12 @@ class FakeWeChat:
         self._out_seq_nos: set[str] = set()
         self._refusing: set[str] = {REFUSING_OPENID}
         self._sent: list[dict[str, Any]] = []
+        self._clock_offset = 0.0  # advance_clock(): the fake's time runs ahead of the real one
+        self._last_forced_at: float | None = None
+        self._forced_calls: dict[str, int] = {}  # Shanghai day -> force_refresh calls
+        self._forced_refreshes = 0  # forced refreshes that did issue a new token
+        self._visits: dict[str, float] = {}  # openid -> last visit (a login), fake monotonic
+        self._face_results: dict[str, int] = {}  # openid -> verify_ret of its next query
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -289,6 +322,41 @@ class FakeWeChat:
         with self._lock:
             self._tokens.clear()
             self._current_token = None
+
+    def advance_clock(self, seconds: float) -> None:
+        """Let the fake's time jump ahead (token lifetimes, the 30 s rule, days, visits)."""
+        with self._lock:
+            self._clock_offset += seconds
+
+    def record_visit(self, openid: str) -> None:
+        """The user opened the mini-program now (as a login does)."""
+        with self._lock:
+            self._visits[openid] = self._now()
+
+    def set_face_result(self, openid: str, verify_ret: int) -> None:
+        """The next queryverifyinfo of ``openid`` answers ``verify_ret`` (e.g. 90004: the user
+        cancelled; 90008: no camera permission; 90017: timed out)."""
+        with self._lock:
+            self._face_results[openid] = verify_ret
+
+    @property
+    def forced_refreshes(self) -> int:
+        """Forced refreshes that issued a new token (and voided the old ones)."""
+        with self._lock:
+            return self._forced_refreshes
+
+    @property
+    def valid_tokens(self) -> list[str]:
+        """Access tokens WeChat would accept now."""
+        with self._lock:
+            now = self._now()
+            return [token for token, expires_at in self._tokens.items() if expires_at > now]
+
+    def _now(self) -> float:
+        return time.monotonic() + self._clock_offset
+
+    def _shanghai_day(self) -> str:
+        return (datetime.now(SHANGHAI) + timedelta(seconds=self._clock_offset)).date().isoformat()
 
     def reset(self) -> None:
         """Back to the state of a fresh fake (keeps the server running)."""
@@ -379,6 +447,12 @@ class FakeWeChat:
                 self.refuse_subscriptions(str(args["openid"]))
             elif path == "/_fake/invalidate_tokens":
                 self.invalidate_tokens()
+            elif path == "/_fake/advance_clock":
+                self.advance_clock(float(args["seconds"]))
+            elif path == "/_fake/visit":
+                self.record_visit(str(args["openid"]))
+            elif path == "/_fake/face_result":
+                self.set_face_result(str(args["openid"]), int(args["verify_ret"]))
             else:
                 return 404, {"errcode": 404, "errmsg": "not found"}
         except (KeyError, TypeError, ValueError) as exc:
@@ -399,9 +473,10 @@ class FakeWeChat:
             return _error(41001)
         with self._lock:
             expires_at = self._tokens.get(token)
+            now = self._now()
         if expires_at is None:
             return _error(40001)
-        if expires_at <= time.monotonic():
+        if expires_at <= now:
             return _error(42001)
         return None
 
@@ -418,6 +493,10 @@ class FakeWeChat:
             return _error(41008)
         if code == "invalid" or code.startswith("bad-"):
             return _error(40029)
+        if code.startswith("risk-"):
+            # code2Session's errcode table: "40226 code blocked：高风险等级用户，小程序登录拦截"
+            # (developers.weixin.qq.com/miniprogram/dev/server/API/user-login/api_code2session).
+            return _error(40226)
         if code.startswith("busy-"):
             return _error(45011)
         if code.startswith("sys-"):
@@ -427,6 +506,7 @@ class FakeWeChat:
         session_key = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
         if code.startswith("demo-") and len(code) > len("demo-"):
             name = code[len("demo-") :]
+            self.record_visit(f"demo-openid-{name}")
             return _ok(
                 openid=f"demo-openid-{name}",
                 session_key=session_key,
@@ -438,6 +518,7 @@ class FakeWeChat:
             self._used_codes.add(code)
         digest = hashlib.sha256(f"{self.appid}:{code}".encode()).digest()
         openid = "o" + base64.urlsafe_b64encode(digest).decode("ascii")[:27]
+        self.record_visit(openid)
         return _ok(openid=openid, session_key=session_key)
 
     def _stable_token(self, body: dict[str, Any]) -> Reply:
@@ -449,19 +530,39 @@ class FakeWeChat:
         force = body.get("force_refresh", False)
         if not isinstance(force, bool):
             return _error(47001)
-        now = time.monotonic()
         with self._lock:
+            now = self._now()
             current = self._current_token
-            # Normal mode hands out the current token while it has more than 5 minutes left;
-            # force_refresh issues a new one and, as WeChat does, voids the previous ones.
-            if not force and current is not None and self._tokens.get(current, 0) - now > 300:
-                return _ok(access_token=current, expires_in=int(self._tokens[current] - now))
-            if force:
-                self._tokens.clear()
-            token = secrets.token_urlsafe(48)
-            self._tokens[token] = now + TOKEN_LIFETIME_SECONDS
-            self._current_token = token
-        return _ok(access_token=token, expires_in=TOKEN_LIFETIME_SECONDS)
+            left = self._tokens.get(current, 0.0) - now if current is not None else 0.0
+            if not force:
+                # Normal mode: the current token while it has more than 5 minutes left; then a
+                # new one, the old one staying valid until it expires.
+                if current is not None and left > TOKEN_EARLY_RENEWAL_SECONDS:
+                    return _ok(access_token=current, expires_in=int(left))
+                return _ok(access_token=self._issue_token(now), expires_in=TOKEN_LIFETIME_SECONDS)
+            day = self._shanghai_day()
+            calls = self._forced_calls.get(day, 0) + 1
+            if calls > FORCE_REFRESH_DAILY_LIMIT:
+                return _error(45009, "(force_refresh: 20 a day)")
+            self._forced_calls[day] = calls
+            recent = (
+                self._last_forced_at is not None
+                and now - self._last_forced_at < FORCE_REFRESH_INTERVAL_SECONDS
+            )
+            if recent and current is not None and left > 0:
+                return _ok(access_token=current, expires_in=int(left))  # "不会刷新"
+            # A forced refresh voids every token issued before, for every holder.
+            self._tokens.clear()
+            self._last_forced_at = now
+            self._forced_refreshes += 1
+            return _ok(access_token=self._issue_token(now), expires_in=TOKEN_LIFETIME_SECONDS)
+
+    def _issue_token(self, now: float) -> str:
+        """A new current token; the caller holds the lock."""
+        token = secrets.token_urlsafe(48)
+        self._tokens[token] = now + TOKEN_LIFETIME_SECONDS
+        self._current_token = token
+        return token
 
     def _get_verify_id(self, body: dict[str, Any]) -> Reply:
         out_seq_no, openid, cert_info = (
@@ -489,14 +590,15 @@ class FakeWeChat:
                 openid=openid,
                 out_seq_no=out_seq_no,
                 cert_info={k: cert_info[k] for k in ("cert_type", "cert_name", "cert_no")},
-                expires_at=time.monotonic() + VERIFY_ID_LIFETIME_SECONDS,
+                expires_at=self._now() + VERIFY_ID_LIFETIME_SECONDS,
             )
         return _ok(verify_id=verify_id, expires_in=VERIFY_ID_LIFETIME_SECONDS)
 
     def _query_verify_info(self, body: dict[str, Any]) -> Reply:
         with self._lock:
             session = self._verify.get(str(body.get("verify_id") or ""))
-        if session is None or session.expires_at <= time.monotonic():
+            now = self._now()
+        if session is None or session.expires_at <= now:
             return _error(47003, "unknown or expired verify_id")
         if body.get("openid") != session.openid:
             return _error(47003, "openid does not match getverifyid")
@@ -504,12 +606,20 @@ class FakeWeChat:
             return _error(47003, "out_seq_no does not match getverifyid")
         if body.get("cert_hash") != _cert_hash(session.cert_info):
             return _error(47003, "cert_hash does not match cert_info")
-        if session.cert_info["cert_name"] == FACE_MISMATCH_NAME:
-            verify_ret = 10001  # the face does not match the ID photo
+        # verify_ret as queryVerifyInfo's enum lists it (developers.weixin.qq.com/miniprogram/dev/
+        # server/API/face/api_queryverifyinfo): 10000 识别成功, 10001 参数错误, 10002 人脸特征检测
+        # 失败, 10003 身份证号不匹配, 10004 比对人脸信息不匹配; 9xxxx: the phone's side (90002–90006
+        # 用户取消, 90008–90010 相机/麦克风权限未授权, 90017 识别过程超时, …).
+        with self._lock:
+            override = self._face_results.pop(session.openid, None)
+        if override is not None:
+            verify_ret = override
+        elif session.cert_info["cert_name"] == FACE_MISMATCH_NAME:
+            verify_ret = 10004  # the face does not match the ID photo
         elif ric.is_valid(session.cert_info["cert_no"]):
             verify_ret = 10000
         else:
-            verify_ret = 10002  # name and ID number do not match an identity
+            verify_ret = 10003  # the ID number does not match
         return _ok(verify_ret=verify_ret)
 
     def _msg_sec_check(self, body: dict[str, Any]) -> Reply:
@@ -522,6 +632,15 @@ class FakeWeChat:
             return _error(47001, "scene must be 1-4")
         if not isinstance(content, str) or not content:
             return _error(47001, "content missing")
+        if len(content) > MSG_SEC_CHECK_MAX_CHARS:
+            return _error(47001, f"content over {MSG_SEC_CHECK_MAX_CHARS} characters")
+        with self._lock:
+            visited = self._visits.get(openid)
+            now = self._now()
+        if visited is None:
+            return _error(43104)  # never an openid of this appid
+        if now - visited > VISIT_WINDOW_SECONDS:
+            return _error(61010)
         if "违禁" in content:
             suggest, label, keyword = "risky", 20006, "违禁"
         elif "待审" in content:

@@ -1,6 +1,7 @@
 """Consumer complaints about a shop: a logged-in citizen complains from the plate, the merchant
 replies, staff uphold or dismiss. Upheld complaints lower the merchant's level. Text held for
-review by WeChat content security is shown to staff only until one of them has decided."""
+review by WeChat content security (the complaint for the merchant, the merchant's reply for the
+complainant) is shown to staff only until one of them has decided."""
 
 from __future__ import annotations
 
@@ -92,10 +93,15 @@ async def reply(rt: Runtime, session: Session, complaint_id: str, text: str) -> 
     )
     if complaint is None or complaint.merchant.operator_id != session.user_id:
         raise NotFound("投诉不存在", code="COMPLAINT_NOT_FOUND")
+    if complaint.status not in OPEN:  # before asking WeChat: a closed one takes no reply
+        raise Conflict("该投诉已处理完毕，不能再回复", code="COMPLAINT_CLOSED")
     openid = (await User.get(id=session.user_id)).openid
-    await moderate(rt, openid, {"reply": text}, MODERATION_SCENE)
+    moderation = await moderate(rt, openid, {"reply": text}, MODERATION_SCENE)
     changed = await Complaint.filter(id=complaint.id, status__in=list(OPEN)).update(
-        status=ComplaintStatus.REPLIED, reply=text, replied_at=datetime.now(UTC)
+        status=ComplaintStatus.REPLIED,
+        reply=text,
+        reply_moderation=moderation,
+        replied_at=datetime.now(UTC),
     )
     if changed != 1:
         raise Conflict("该投诉已处理完毕，不能再回复", code="COMPLAINT_CLOSED")
@@ -119,7 +125,8 @@ async def decide(
             decided_by=session.user_id,
             decided_at=datetime.now(UTC),
             decision_note=note,
-            moderation=Moderation.PASSED,  # a staff member has read it
+            moderation=Moderation.PASSED,  # a staff member has read it, and the reply
+            reply_moderation=Moderation.PASSED,
         )
         if changed != 1:
             raise Conflict("该投诉已被处理，请刷新后查看", code="COMPLAINT_CLOSED")
@@ -130,6 +137,8 @@ async def decide(
 
 def _json(complaint: Complaint, *, audience: str) -> dict[str, Any]:
     held = complaint.moderation == Moderation.REVIEW and audience == "merchant"
+    # The merchant sees its own reply as written; the complainant not until it is cleared.
+    reply_held = complaint.reply_moderation == Moderation.REVIEW and audience == "complainant"
     shaped: dict[str, Any] = {
         "id": complaint.id,
         "merchant_id": complaint.merchant_id,
@@ -137,7 +146,7 @@ def _json(complaint: Complaint, *, audience: str) -> dict[str, Any]:
         "attachments": [] if held else list(complaint.attachments or []),
         "status": str(complaint.status),
         "status_label": STATUS_LABELS[complaint.status],
-        "reply": complaint.reply,
+        "reply": HELD_TEXT if reply_held and complaint.reply else complaint.reply,
         "decision_note": complaint.decision_note,
         "created_at": shanghai_iso(complaint.created_at),
         "replied_at": shanghai_iso(complaint.replied_at),
@@ -145,6 +154,7 @@ def _json(complaint: Complaint, *, audience: str) -> dict[str, Any]:
     }
     if audience == "staff":
         shaped["moderation"] = str(complaint.moderation)
+        shaped["reply_moderation"] = str(complaint.reply_moderation)
     return shaped
 
 

@@ -75,6 +75,9 @@ class Complaint(Model):
     moderation = fields.CharField(max_length=8, default="pass")
     status = fields.CharEnumField(ComplaintStatus, max_length=16, default=ComplaintStatus.SUBMITTED)
     reply = fields.TextField(null=True)
+    # The merchant's reply through content security like the complaint: "review" shows it to
+    # staff only until one has decided the complaint.
+    reply_moderation = fields.CharField(max_length=8, db_default="pass")
     replied_at = fields.DatetimeField(null=True)
     decided_by = fields.BigIntField(null=True)
     decided_at = fields.DatetimeField(null=True)

@@ -556,7 +556,7 @@ async def test_text_for_review_is_held_for_a_reviewer(client, login, fake_wechat
         json={"category": "commitments", "title": "诚信经营承诺", "content": "内容待审核后公开"},
     )
     assert held.status_code == 201
-    fake_wechat.fail_next(MSG_SEC_CHECK, -1)  # WeChat busy: held too, never lost
+    fake_wechat.fail_next(MSG_SEC_CHECK, -1, times=2)  # WeChat busy (and on the retry): held
     busy = await repair(client, headers, (await make_record(subject_id)).id)
     assert busy.status_code == 201
     queue = (

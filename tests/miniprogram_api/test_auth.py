@@ -40,8 +40,19 @@ async def test_session_is_an_opaque_token_kept_hashed(client, redis, keys):
     assert not await redis.exists(keys.session(token))
     stored = await redis.hgetall(keys.session(hash_token(token)))
     assert stored[b"uid"] == str(response.json()["user"]["id"]).encode()
-    assert b"wxsk" in stored and stored[b"wxsk"].startswith(b"v1:")  # session_key encrypted
+    assert set(stored) == {b"uid", b"roles", b"subject"}  # WeChat's session_key is not kept
     assert await SessionRecord.exists(token_hash=hash_token(token))
+
+
+async def test_session_key_kept_by_older_sessions_is_dropped_at_the_next_login(client, redis, keys):
+    code = unique_code()
+    first = (await client.post("/api/v1/auth/wechat-login", json={"code": code})).json()["token"]
+    older = keys.session(hash_token(first))
+    await redis.hset(older, "wxsk", "v1:an-encrypted-session-key")  # as sessions before kept it
+    again = await client.post("/api/v1/auth/wechat-login", json={"code": code})
+    assert again.status_code == 200
+    assert await redis.hget(older, "wxsk") is None
+    assert await redis.hget(older, "uid") == str(again.json()["user"]["id"]).encode()
 
 
 async def test_invalid_wechat_code_is_401(client):
@@ -71,6 +82,17 @@ async def test_wechat_timeout_is_503(client, fake_wechat):
     fake_wechat.delay_next("/sns/jscode2session", 3.0)
     response = await client.post("/api/v1/auth/wechat-login", json={"code": unique_code()})
     assert response.status_code == 503
+    assert int(response.headers["retry-after"]) > 0
+
+
+async def test_high_risk_user_is_told_so_not_sent_into_a_login_loop(client):
+    users = await User.all().count()
+    response = await client.post("/api/v1/auth/wechat-login", json={"code": "risk-user-1"})
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "WECHAT_USER_HIGH_RISK"
+    assert "风险" in error["message"] and "登录凭证" not in error["message"]
+    assert await User.all().count() == users
 
 
 async def test_logout_stops_the_token_at_once(client, login):

@@ -123,6 +123,87 @@ async def test_face_verification_failure_binds_nothing(client, login):
     assert not await Subject.filter(name="失败测试").exists()
 
 
+async def openid_of(client, headers):  # type: ignore[no-untyped-def]
+    from infra.models import User
+
+    me = (await client.get("/api/v1/me", headers=headers)).json()
+    return (await User.get(id=me["id"])).openid
+
+
+async def test_wrong_id_number_for_the_name_is_its_own_error(client, login, fake_wechat):
+    headers = await login(unique_code())
+    fake_wechat.set_face_result(await openid_of(client, headers), 10003)  # 身份证号不匹配
+    response = await bind(client, headers)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "FACE_VERIFY_ID_MISMATCH" and "未通过" not in error["message"]
+    assert not await IdentityBinding.exists(
+        user_id=(await client.get("/api/v1/me", headers=headers)).json()["id"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("verify_ret", "code", "hint"),
+    [
+        (90002, "FACE_VERIFY_CANCELLED", "重新发起"),
+        (90005, "FACE_VERIFY_CANCELLED", "重新发起"),
+        (90008, "FACE_VERIFY_PERMISSION", "相机"),
+        (90010, "FACE_VERIFY_PERMISSION", "麦克风"),
+        (90017, "FACE_VERIFY_TIMEOUT", "超时"),
+        (90011, "FACE_VERIFY_CAPTURE", "遮挡"),
+        (90007, "FACE_VERIFY_NETWORK", "网络"),
+        (90001, "FACE_VERIFY_DEVICE_UNSUPPORTED", "手机"),
+        (90199, "FACE_VERIFY_CLIENT_ERROR", "更新"),
+    ],
+)
+async def test_face_check_not_finished_on_the_phone_says_what_to_do(
+    client, login, fake_wechat, verify_ret, code, hint
+):
+    headers = await login(unique_code())
+    fake_wechat.set_face_result(await openid_of(client, headers), verify_ret)
+    started = await start(client, headers)
+    verify_id = started.json()["verify_id"]
+    response = await client.post(
+        "/api/v1/me/identity", headers=headers, json={"verify_id": verify_id}
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert hint in error["message"] and "未通过" not in error["message"]
+    assert (await client.get("/api/v1/me", headers=headers)).json()["identity_bound"] is False
+    # Done properly afterwards (a new verification), the binding goes through.
+    assert (await bind(client, headers)).status_code == 200
+
+
+async def test_face_result_that_is_our_fault_is_502_not_the_users(client, login, fake_wechat):
+    headers = await login(unique_code())
+    fake_wechat.set_face_result(await openid_of(client, headers), 10001)  # 参数错误
+    response = await bind(client, headers)
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "FACE_VERIFY_ERROR"
+
+
+async def test_slow_wechat_answers_503_with_retry_after_within_the_deadline(
+    client, login, fake_wechat, runtime, monkeypatch
+):
+    headers = await login(unique_code())
+    started = await start(client, headers)
+    monkeypatch.setattr(runtime.wechat, "_deadline_seconds", 1.5)  # below the 2 s timeout
+    query = "/cityservice/face/identify/queryverifyinfo"
+    before = len(fake_wechat.calls_to(query))
+    fake_wechat.delay_next(query, 6.0)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    response = await client.post(
+        "/api/v1/me/identity", headers=headers, json={"verify_id": started.json()["verify_id"]}
+    )
+    assert loop.time() - began < 2.0  # cut at the deadline, and no retry past it
+    assert len(fake_wechat.calls_to(query)) == before + 1
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "WECHAT_UNAVAILABLE"
+    assert int(response.headers["retry-after"]) > 0
+
+
 async def test_someone_elses_verify_id_is_refused(client, login):
     owner = await login(unique_code())
     started = await start(client, owner)

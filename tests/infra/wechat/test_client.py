@@ -16,7 +16,9 @@ from fakeredis.aioredis import FakeRedis
 from infra.cache import Keys
 from infra.wechat.client import (
     CodeSession,
+    FaceOutcome,
     WeChatClient,
+    WeChatDeadlineExceeded,
     WeChatError,
     WeChatUnavailable,
     cert_hash,
@@ -36,10 +38,15 @@ INVALID_ID = "110105194912310021"  # same number, wrong check digit
 TEMPLATE = "tmpl-repair-result"
 
 
+VISITORS = ("demo-openid-citizen", "demo-openid-x")
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeWeChat]:
     server = FakeWeChat()
     server.start()
+    for openid in VISITORS:  # msg_sec_check wants a visit of the mini-program within 2 hours
+        server.record_visit(openid)
     yield server
     server.stop()
 
@@ -64,13 +71,15 @@ async def client(fake: FakeWeChat, redis: FakeRedis) -> AsyncIterator[WeChatClie
     await wc.aclose()
 
 
-def make_client(fake: FakeWeChat, redis: FakeRedis, **kwargs: object) -> WeChatClient:
+def make_client(
+    fake: FakeWeChat, redis: FakeRedis, keys: Keys = Keys("t:"), **kwargs: object
+) -> WeChatClient:
     return WeChatClient(
         api_base=fake.base_url,
         appid=fake.appid,
         secret=fake.secret,
         redis=redis,
-        keys=Keys("t:"),
+        keys=keys,
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -210,7 +219,9 @@ async def test_explicit_force_refresh_replaces_the_cached_token(
     new = await client.access_token(force_refresh=True)
     assert new != old
     assert (await redis.get("t:wechat:access_token")).decode() == new
-    assert [c["force_refresh"] for c in stable_token_calls(fake)] == [False, True]
+    # Normal mode first: it hands back the same token, so only then a forced refresh.
+    assert [c["force_refresh"] for c in stable_token_calls(fake)] == [False, False, True]
+    assert fake.valid_tokens == [new]
 
 
 async def test_token_shared_by_two_clients_on_one_redis(
@@ -248,16 +259,40 @@ async def test_concurrent_first_fetch_makes_one_stable_token_call(
     assert len(stable_token_calls(fake)) == 1
 
 
-async def test_rejected_token_is_force_refreshed_once_and_call_retried(
+async def test_token_voided_elsewhere_is_replaced_in_normal_mode_without_forcing(
     client: WeChatClient, fake: FakeWeChat
 ) -> None:
     old = await client.access_token()
-    fake.fail_next(PATH_MSG_SEC_CHECK, 40001)
+    # Another holder of the appid forces a refresh: our cached token is void (40001).
+    async with httpx.AsyncClient(base_url=fake.base_url) as http:
+        forced = await http.post(
+            PATH_STABLE_TOKEN,
+            json={
+                "grant_type": "client_credential",
+                "appid": fake.appid,
+                "secret": fake.secret,
+                "force_refresh": True,
+            },
+        )
+    current = forced.json()["access_token"]
+    assert await client.msg_sec_check(openid="demo-openid-x", content="你好", scene=2) == "pass"
+    checks = fake.calls_to(PATH_MSG_SEC_CHECK)
+    assert [c["access_token"] for c in checks] == [old, current]
+    assert [c["force_refresh"] for c in stable_token_calls(fake)] == [False, True, False]
+    assert fake.forced_refreshes == 1  # the other holder's only
+    assert await client.access_token() == current
+
+
+async def test_rejected_token_still_current_is_force_refreshed_once_and_call_retried(
+    client: WeChatClient, fake: FakeWeChat
+) -> None:
+    old = await client.access_token()
+    fake.fail_next(PATH_MSG_SEC_CHECK, 40001)  # WeChat rejects a token it still hands out
     assert (
         await client.msg_sec_check(openid="demo-openid-citizen", content="你好", scene=3) == "pass"
     )
     calls = stable_token_calls(fake)
-    assert [c["force_refresh"] for c in calls] == [False, True]
+    assert [c["force_refresh"] for c in calls] == [False, False, True]
     checks = fake.calls_to(PATH_MSG_SEC_CHECK)
     assert len(checks) == 2
     assert checks[0]["access_token"] == old
@@ -271,19 +306,125 @@ async def test_token_rejected_twice_gives_up(client: WeChatClient, fake: FakeWeC
         await client.msg_sec_check(openid="demo-openid-citizen", content="你好", scene=3)
     assert exc_info.value.errcode == 42001
     assert len(fake.calls_to(PATH_MSG_SEC_CHECK)) == 2
-    assert len(stable_token_calls(fake)) == 2
+    assert [c["force_refresh"] for c in stable_token_calls(fake)] == [False, False, True]
 
 
-async def test_concurrent_rejections_share_one_forced_refresh(
+async def test_concurrent_rejections_share_one_normal_mode_refetch(
     client: WeChatClient, fake: FakeWeChat
 ) -> None:
     await client.access_token()
-    fake.invalidate_tokens()  # e.g. someone force-refreshed elsewhere
+    fake.invalidate_tokens()  # e.g. the token expired early on WeChat's side
     results = await asyncio.gather(
         *(client.msg_sec_check(openid="demo-openid-x", content="hi", scene=2) for _ in range(10))
     )
     assert results == ["pass"] * 10
-    assert [c["force_refresh"] for c in stable_token_calls(fake)] == [False, True]
+    assert [c["force_refresh"] for c in stable_token_calls(fake)] == [False, False]
+    assert fake.forced_refreshes == 0
+
+
+@pytest.mark.parametrize("concurrent", [False, True])
+async def test_two_deployments_sharing_an_appid_end_with_one_token_and_one_forced_refresh(
+    fake: FakeWeChat, redis_server: FakeServer, concurrent: bool
+) -> None:
+    # Two deployments (two key prefixes) of the same mini-program, each seeing 40001 for the
+    # token both hold while WeChat's normal mode still hands it out.
+    conn = FakeRedis(server=redis_server)
+    a = make_client(fake, conn, Keys("deployment-a:"))
+    b = make_client(fake, conn, Keys("deployment-b:"))
+    try:
+        shared = await a.access_token()
+        assert await b.access_token() == shared
+
+        async def check(wc: WeChatClient) -> str:
+            return await wc.msg_sec_check(openid="demo-openid-x", content="你好", scene=2)
+
+        if concurrent:
+            fake.fail_next(PATH_MSG_SEC_CHECK, 40001, times=2)
+            results = list(await asyncio.gather(check(a), check(b)))
+        else:
+            fake.fail_next(PATH_MSG_SEC_CHECK, 40001)  # a; b then holds a token a's refresh voided
+            results = [await check(a), await check(b)]
+        assert results == ["pass", "pass"]
+        [valid] = fake.valid_tokens
+        assert valid != shared
+        assert await a.access_token() == await b.access_token() == valid
+    finally:
+        await a.aclose()
+        await b.aclose()
+        await conn.aclose()
+    assert fake.forced_refreshes == 1
+    assert fake.calls_to(PATH_MSG_SEC_CHECK)[-1]["access_token"] == valid
+
+
+async def test_forced_refresh_at_most_once_per_interval_for_the_deployment(
+    fake: FakeWeChat, redis: FakeRedis
+) -> None:
+    a, b = make_client(fake, redis), make_client(fake, redis)  # two workers, one deployment
+    try:
+        await a.access_token()
+        await a.access_token(force_refresh=True)
+        assert fake.forced_refreshes == 1
+        fake.fail_next(PATH_MSG_SEC_CHECK, 40001)
+        with pytest.raises(WeChatUnavailable) as exc_info:
+            await b.msg_sec_check(openid="demo-openid-x", content="你好", scene=2)
+    finally:
+        await a.aclose()
+        await b.aclose()
+    assert 0 < exc_info.value.retry_after <= 30
+    assert fake.forced_refreshes == 1
+    assert [c["force_refresh"] for c in stable_token_calls(fake)].count(True) == 1
+
+
+async def test_forced_refreshes_stop_at_the_daily_allowance(
+    client: WeChatClient, fake: FakeWeChat, redis: FakeRedis
+) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    day = datetime.now(timezone(timedelta(hours=8))).date().isoformat()
+    await redis.set(Keys("t:").wechat_force_refresh_count(day), 20)  # 20 used today
+    await client.access_token()
+    with pytest.raises(WeChatUnavailable) as exc_info:
+        await client.access_token(force_refresh=True)
+    assert "allowance" in exc_info.value.errmsg
+    assert exc_info.value.retry_after > 0
+    assert [c["force_refresh"] for c in stable_token_calls(fake)] == [False, False]  # no force
+    assert fake.forced_refreshes == 0
+
+
+async def test_waiting_for_the_refresh_lock_is_bounded(fake: FakeWeChat, redis: FakeRedis) -> None:
+    wc = make_client(fake, redis, token_wait=0.3)
+    held = redis.lock("t:wechat:access_token:lock", timeout=10)
+    assert await held.acquire()  # a worker that hangs while holding the lock
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        with pytest.raises(WeChatUnavailable):
+            await wc.access_token()
+    finally:
+        await held.release()
+        await wc.aclose()
+    assert loop.time() - started < 1.0
+    assert stable_token_calls(fake) == []
+
+
+async def test_waiters_of_a_failed_refresh_give_up_together(
+    fake: FakeWeChat, redis_server: FakeServer
+) -> None:
+    fake.delay_next(PATH_STABLE_TOKEN, 0.3)  # the holder's first call is slow, then fails
+    fake.fail_next(PATH_STABLE_TOKEN, -1, times=2)  # and its one retry fails too
+    conns = [FakeRedis(server=redis_server) for _ in range(2)]
+    clients = [make_client(fake, conns[i % 2]) for i in range(4)]
+    try:
+        results = await asyncio.gather(
+            *(clients[i % 4].access_token() for i in range(12)), return_exceptions=True
+        )
+    finally:
+        for wc in clients:
+            await wc.aclose()
+        for conn in conns:
+            await conn.aclose()
+    assert all(isinstance(r, WeChatUnavailable) for r in results)
+    assert len(stable_token_calls(fake)) == 2  # the holder's call and its retry, nobody else's
 
 
 async def test_other_errcodes_do_not_refresh_the_token(
@@ -295,6 +436,101 @@ async def test_other_errcodes_do_not_refresh_the_token(
     assert exc_info.value.errcode == 45009
     assert len(stable_token_calls(fake)) == 1
     assert len(fake.calls_to(PATH_MSG_SEC_CHECK)) == 1
+
+
+# -- retries and the deadline ---------------------------------------------------------------
+
+
+async def test_idempotent_calls_are_retried_once_on_busy(
+    client: WeChatClient, fake: FakeWeChat
+) -> None:
+    fake.fail_next(PATH_STABLE_TOKEN, -1)
+    assert await client.access_token()
+    assert len(stable_token_calls(fake)) == 2
+    fake.fail_next(PATH_MSG_SEC_CHECK, -1)
+    assert await client.msg_sec_check(openid="demo-openid-x", content="hi", scene=2) == "pass"
+    assert len(fake.calls_to(PATH_MSG_SEC_CHECK)) == 2
+    fake.fail_next(PATH_MSG_SEC_CHECK, -1, times=2)  # once only
+    with pytest.raises(WeChatUnavailable):
+        await client.msg_sec_check(openid="demo-openid-x", content="hi", scene=2)
+    assert len(fake.calls_to(PATH_MSG_SEC_CHECK)) == 4
+
+
+async def test_query_verify_info_is_retried_once_after_a_timeout(
+    fake: FakeWeChat, redis: FakeRedis
+) -> None:
+    wc = make_client(fake, redis, timeout=0.3)
+    try:
+        verify_id, _ = await wc.get_verify_id(
+            openid="demo-openid-x", name="张三", id_number=VALID_ID, out_seq_no="seq-retry-1"
+        )
+        fake.delay_next(PATH_QUERY_VERIFY_INFO, 1.0)
+        result = await wc.query_verify_info(
+            openid="demo-openid-x",
+            verify_id=verify_id,
+            name="张三",
+            id_number=VALID_ID,
+            out_seq_no="seq-retry-1",
+        )
+    finally:
+        await wc.aclose()
+    assert result.passed
+    assert len(fake.calls_to(PATH_QUERY_VERIFY_INFO)) == 2
+
+
+async def test_calls_that_are_not_idempotent_are_not_retried(
+    client: WeChatClient, fake: FakeWeChat
+) -> None:
+    with pytest.raises(WeChatUnavailable):
+        await client.code_to_session("sys-1")  # a login code is single-use
+    assert len(fake.calls_to(PATH_JSCODE2SESSION)) == 1
+    fake.fail_next(PATH_GET_VERIFY_ID, -1)
+    with pytest.raises(WeChatUnavailable):
+        await client.get_verify_id(
+            openid="demo-openid-x", name="张三", id_number=VALID_ID, out_seq_no="seq-once-1"
+        )
+    assert len(fake.calls_to(PATH_GET_VERIFY_ID)) == 1
+    fake.fail_next(PATH_SUBSCRIBE_SEND, -1)
+    with pytest.raises(WeChatUnavailable):
+        await client.send_subscribe_message(
+            openid="demo-openid-x", template_id=TEMPLATE, data={"thing1": "你好"}
+        )
+    assert len(fake.calls_to(PATH_SUBSCRIBE_SEND)) == 1
+
+
+async def test_overall_deadline_ends_a_slow_call_and_its_retry(
+    fake: FakeWeChat, redis: FakeRedis
+) -> None:
+    wc = make_client(fake, redis, timeout=1.0, deadline=1.5)
+    await wc.access_token()
+    fake.delay_next(PATH_MSG_SEC_CHECK, 5.0, times=2)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        with pytest.raises(WeChatDeadlineExceeded) as exc_info:
+            await wc.msg_sec_check(openid="demo-openid-x", content="hi", scene=2)
+    finally:
+        await wc.aclose()
+    assert 1.4 <= loop.time() - started < 2.0  # the timeout (1 s), then the retry cut at 1.5 s
+    assert exc_info.value.retry_after > 0
+
+
+async def test_calls_inside_one_deadline_share_it(fake: FakeWeChat, redis: FakeRedis) -> None:
+    wc = make_client(fake, redis, timeout=2.0)
+    await wc.access_token()
+    fake.delay_next(PATH_MSG_SEC_CHECK, 0.6, times=2)
+    try:
+        async with wc.deadline(1.0):
+            assert await wc.msg_sec_check(openid="demo-openid-x", content="a", scene=2) == "pass"
+            with pytest.raises(WeChatDeadlineExceeded):  # 0.4 s left for a 0.6 s answer
+                await wc.msg_sec_check(openid="demo-openid-x", content="b", scene=2)
+            with pytest.raises(WeChatDeadlineExceeded):  # nothing left: not even sent
+                await wc.msg_sec_check(openid="demo-openid-x", content="c", scene=2)
+        # Outside, a call has its own deadline again.
+        assert await wc.msg_sec_check(openid="demo-openid-x", content="d", scene=2) == "pass"
+    finally:
+        await wc.aclose()
+    assert [c["content"] for c in fake.calls_to(PATH_MSG_SEC_CHECK)] == ["a", "b", "d"]
 
 
 # -- face verification ----------------------------------------------------------------------
@@ -337,15 +573,38 @@ async def test_face_verification_passes_for_valid_id(
 
 
 @pytest.mark.parametrize(
-    ("name", "id_number", "verify_ret"),
-    [("张三", INVALID_ID, 10002), ("失败测试", VALID_ID, 10001)],
+    ("name", "id_number", "verify_ret", "outcome"),
+    [
+        ("张三", INVALID_ID, 10003, FaceOutcome.ID_MISMATCH),
+        ("失败测试", VALID_ID, 10004, FaceOutcome.FACE_MISMATCH),
+    ],
 )
 async def test_face_verification_fails(
-    client: WeChatClient, name: str, id_number: str, verify_ret: int
+    client: WeChatClient, name: str, id_number: str, verify_ret: int, outcome: str
 ) -> None:
     result = await verify(client, name, id_number, f"seq-fail-{verify_ret}")
     assert result.passed is False
     assert result.verify_ret == verify_ret
+    assert result.outcome == outcome
+
+
+@pytest.mark.parametrize(
+    ("verify_ret", "outcome"),
+    [
+        (90004, FaceOutcome.CANCELLED),
+        (90008, FaceOutcome.PERMISSION),
+        (90017, FaceOutcome.TIMEOUT),
+        (90109, FaceOutcome.DEVICE),
+        (90199, FaceOutcome.CLIENT_ERROR),
+        (10001, FaceOutcome.REQUEST_INVALID),
+    ],
+)
+async def test_face_results_from_the_phone_are_told_apart(
+    client: WeChatClient, fake: FakeWeChat, verify_ret: int, outcome: str
+) -> None:
+    fake.set_face_result("demo-openid-citizen", verify_ret)
+    result = await verify(client, "张三", VALID_ID, f"seq-phone-{verify_ret}")
+    assert (result.passed, result.verify_ret, result.outcome) == (False, verify_ret, outcome)
 
 
 async def test_query_with_other_identity_is_rejected(client: WeChatClient) -> None:

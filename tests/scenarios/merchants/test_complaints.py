@@ -98,3 +98,77 @@ async def test_complaint_text_goes_through_content_security(client, login):
         json={"content": "自己投诉自己"},
     )
     assert own.status_code == 403
+
+
+async def complaint_to_reply(client, login):  # type: ignore[no-untyped-def]
+    operator, merchant = await active_merchant(client, login)
+    citizen, *_ = await bound_citizen(client, login)
+    made = await client.post(
+        f"/api/v1/merchant-codes/{merchant['code']}/complaints",
+        headers=citizen,
+        json={"content": "结账时多收了 20 元"},
+    )
+    assert made.status_code == 201, made.text
+    return operator, citizen, merchant, made.json()["id"]
+
+
+async def test_merchant_reply_goes_through_content_security(client, login, fake_wechat):
+    operator, citizen, _, complaint_id = await complaint_to_reply(client, login)
+    reply = f"/api/v1/complaints/{complaint_id}/reply"
+    risky = await client.post(reply, headers=operator, json={"reply": "回复里有违禁的内容"})
+    assert risky.status_code == 422 and risky.json()["error"]["code"] == "CONTENT_RISKY"
+    assert risky.json()["error"]["fields"] == {"reply": "内容未通过安全检测"}
+    row = await Complaint.get(id=complaint_id)
+    assert (row.reply, row.status) == (None, "submitted")
+    check = fake_wechat.calls_to("/wxa/msg_sec_check")[-1]
+    assert check["content"] == "回复里有违禁的内容" and check["scene"] == 2
+
+    held = await client.post(reply, headers=operator, json={"reply": "这条回复待审核"})
+    assert held.status_code == 200 and held.json()["reply"] == "这条回复待审核"  # the author's
+    assert (await Complaint.get(id=complaint_id)).reply_moderation == "review"
+    mine = (await client.get("/api/v1/me/complaints", headers=citizen)).json()["items"]
+    assert [c["reply"] for c in mine] == ["（内容审核中）"]
+    staff = await login("demo-reviewer")
+    queue = (await client.get("/api/v1/admin/complaints", headers=staff)).json()["items"]
+    seen = next(c for c in queue if c["id"] == complaint_id)
+    assert seen["reply"] == "这条回复待审核" and seen["reply_moderation"] == "review"
+
+    # Once staff have decided, the complainant sees the reply they read.
+    decided = await client.post(
+        f"/api/v1/admin/complaints/{complaint_id}/decision",
+        headers=staff,
+        json={"decision": "dismiss", "note": "商户已说明"},
+    )
+    assert decided.status_code == 200
+    mine = (await client.get("/api/v1/me/complaints", headers=citizen)).json()["items"]
+    assert [c["reply"] for c in mine] == ["这条回复待审核"]
+    assert (await Complaint.get(id=complaint_id)).reply_moderation == "pass"
+
+
+async def test_merchant_reply_is_held_when_wechat_is_down(client, login, fake_wechat):
+    operator, citizen, _, complaint_id = await complaint_to_reply(client, login)
+    fake_wechat.fail_next("/wxa/msg_sec_check", -1, times=2)  # busy, and on the retry
+    replied = await client.post(
+        f"/api/v1/complaints/{complaint_id}/reply", headers=operator, json={"reply": "已退款"}
+    )
+    assert replied.status_code == 200 and replied.json()["status"] == "replied"
+    assert (await Complaint.get(id=complaint_id)).reply_moderation == "review"
+    mine = (await client.get("/api/v1/me/complaints", headers=citizen)).json()["items"]
+    assert [c["reply"] for c in mine] == ["（内容审核中）"]
+
+
+async def test_a_reply_that_passes_is_shown_to_the_complainant(client, login):
+    operator, citizen, _, complaint_id = await complaint_to_reply(client, login)
+    replied = await client.post(
+        f"/api/v1/complaints/{complaint_id}/reply", headers=operator, json={"reply": "已退款"}
+    )
+    assert replied.status_code == 200
+    assert (await Complaint.get(id=complaint_id)).reply_moderation == "pass"
+    mine = (await client.get("/api/v1/me/complaints", headers=citizen)).json()["items"]
+    assert [c["reply"] for c in mine] == ["已退款"]
+    # Another merchant's operator cannot reply to it (object-level check).
+    other, _ = await active_merchant(client, login)
+    foreign = await client.post(
+        f"/api/v1/complaints/{complaint_id}/reply", headers=other, json={"reply": "不是我们"}
+    )
+    assert foreign.status_code == 404
