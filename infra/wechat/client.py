@@ -62,6 +62,11 @@ class WeChatUnavailable(WeChatError):
     """Transient failure worth retrying later: network error, timeout, HTTP 5xx, errcode -1."""
 
 
+class WeChatTimeout(WeChatUnavailable):
+    """No answer in time: unlike the other failures, WeChat may have done what was asked (the
+    outbox waits for WeChat's report before sending such a message again)."""
+
+
 @dataclass(frozen=True)
 class CodeSession:
     """Result of jscode2session; ``session_key`` must never leave the server."""
@@ -335,8 +340,9 @@ class WeChatClient:
         data: dict[str, Any],
         page: str | None = None,
         miniprogram_state: str | None = None,
-    ) -> None:
-        """Send a one-off subscribe message; 43101 means the user has not (or no longer) agreed.
+    ) -> str | None:
+        """Send a subscribe message; returns WeChat's msgid (the MsgID of its later
+        subscribe_msg_sent_event). 43101 means the user has no subscription for the template.
 
         ``data`` maps template keys to ``{"value": ...}`` or to the bare value.
         ``miniprogram_state`` ("developer" | "trial" | "formal") picks the version a tap opens.
@@ -353,7 +359,9 @@ class WeChatClient:
             body["page"] = page
         if miniprogram_state is not None:
             body["miniprogram_state"] = miniprogram_state
-        await self._post_with_token(PATH_SUBSCRIBE_SEND, body)
+        data = await self._post_with_token(PATH_SUBSCRIBE_SEND, body)
+        msgid = data.get("msgid")
+        return str(msgid) if msgid is not None else None
 
     # -- transport -------------------------------------------------------------------------
 
@@ -378,7 +386,7 @@ class WeChatClient:
             )
         except httpx.TimeoutException as exc:
             log.warning("WeChat %s timed out", path)
-            raise WeChatUnavailable(ERR_SYSTEM_BUSY, "timeout", path) from exc
+            raise WeChatTimeout(ERR_SYSTEM_BUSY, "timeout", path) from exc
         except httpx.HTTPError as exc:
             log.warning("WeChat %s unreachable: %s", path, type(exc).__name__)
             raise WeChatUnavailable(
