@@ -383,10 +383,13 @@ async def _deliver(wechat: WeChatClient, message: OutboxMessage, rules: MessageR
         if message.relevant_until is not None and message.relevant_until <= now:
             await _finish(message, status="expired")
             return 0
-        if not await _take_credit(message.openid, template):
+        async with in_transaction():  # a credit taken is a credit held, or neither
+            taken = await _take_credit(message.openid, template)
+            if taken:
+                await OutboxMessage.filter(id=message.id).update(credit_held=True)
+        if not taken:
             await _park(message)
             return 0
-        await OutboxMessage.filter(id=message.id).update(credit_held=True)
     attempts = message.attempts + 1
     try:
         msgid = await wechat.send_subscribe_message(
