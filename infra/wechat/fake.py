@@ -387,6 +387,31 @@ class FakeWeChat:
             pushes, self._pushes = self._pushes, []
         return pushes
 
+    def deliver_pushes(
+        self, url: str, *, token: str, aes_key: str | None = None, fmt: str = "json"
+    ) -> list[int]:
+        """POST the queued pushes to the server URL, as WeChat does; their HTTP statuses. For a
+        service listening on a port (the embedded mode); tests hand push_request's requests to
+        their in-process client instead."""
+        from urllib.error import HTTPError
+        from urllib.parse import urlencode
+        from urllib.request import Request, urlopen
+
+        statuses = []
+        for message in self.take_pushes():
+            query, body, content_type = self.push_request(
+                message, token=token, aes_key=aes_key, fmt=fmt
+            )
+            request = Request(  # noqa: S310 - the configured server URL
+                f"{url}?{urlencode(query)}", data=body, headers={"Content-Type": content_type}
+            )
+            try:
+                with urlopen(request, timeout=5) as response:  # noqa: S310
+                    statuses.append(response.status)
+            except HTTPError as exc:
+                statuses.append(exc.code)
+        return statuses
+
     def _queue_push(self, openid: str, event: str, items: list[dict[str, Any]]) -> None:
         if not items:
             return
