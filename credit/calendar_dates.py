@@ -21,6 +21,11 @@ def shanghai_iso(moment: datetime | None) -> str | None:
     return moment.astimezone(SHANGHAI).isoformat(timespec="seconds") if moment else None
 
 
+def shanghai_minute(moment: datetime) -> str:
+    """A timestamp as a subscribe message's `time` value shows it: Shanghai time, to the minute."""
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
 def seconds_until_end_of(day: date) -> int:
     """Seconds from now until the end of `day` in Shanghai (a window ending that day is over)."""
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=SHANGHAI)

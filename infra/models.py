@@ -86,22 +86,84 @@ class Upload(Model):
 
 
 class OutboxMessage(Model):
-    """A WeChat message committed with the change it reports, sent later by the outbox worker,
-    so nothing is lost when WeChat fails or the process dies between commit and send."""
+    """A notification: the user's message-centre entry and the WeChat subscribe message that
+    reports it, committed with the change it reports and sent later by the outbox worker, so
+    nothing is lost when WeChat fails, the user has no subscription left, or the process dies
+    between commit and send (infra/notifications.py)."""
 
     id = fields.BigIntField(primary_key=True)
     kind = fields.CharField(max_length=30, default="subscribe_message")
+    user_id = fields.BigIntField(null=True, db_index=True)  # the message centre's owner
     openid = fields.CharField(max_length=64)
+    template_key = fields.CharField(max_length=40, null=True)  # config/messages.toml
     template_id = fields.CharField(max_length=64)
     page = fields.CharField(max_length=200, null=True)
     data: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
-    status = fields.CharField(max_length=10, default="pending", db_index=True)
+    title = fields.CharField(max_length=100, null=True)  # shown in the message centre, uncut
+    content = fields.CharField(max_length=500, null=True)
+    # pending, sending, unconfirmed (timed out: waiting for subscribe_msg_sent_event), sent,
+    # waiting (no subscription credit), refused (no credit and the user refused the template),
+    # failed, expired (waited past config/messages.toml [delivery] wait_days)
+    status = fields.CharField(max_length=16, default="pending", db_index=True)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()
     claimed_until = fields.DatetimeField(null=True)
+    # a subscription credit is reserved for it (consumed, not yet confirmed by WeChat)
+    credit_held = fields.BooleanField(default=False, db_default=False)
+    relevant_until = fields.DatetimeField(null=True)
     last_error = fields.CharField(max_length=200, null=True)
+    wechat_msgid = fields.CharField(max_length=32, null=True, db_index=True)
+    delivery_result = fields.CharField(max_length=100, null=True)  # subscribe_msg_sent_event
+    dedupe_key = fields.CharField(max_length=100, null=True, unique=True)
+    read_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "outbox_message"
+
+
+class SubscriptionCredit(Model):
+    """How many messages of a template WeChat will take for a user (one per acceptance of a
+    one-time template; for a long-term one, any number while `credits` > 0), and the user's
+    last answer for it."""
+
+    id = fields.BigIntField(primary_key=True)
+    openid = fields.CharField(max_length=64)
+    template_id = fields.CharField(max_length=64)
+    credits = fields.IntField(default=0)
+    last_result = fields.CharField(max_length=10, null=True)  # accept | reject | ban | filter
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "subscription_credit"
+        unique_together = (("openid", "template_id"),)
+
+
+class SubscriptionGrant(Model):
+    """One acceptance as one source reported it: the mini-program (`client`) or WeChat's push
+    (`push`). The two reports of one tap pair up, so a tap is one credit."""
+
+    id = fields.BigIntField(primary_key=True)
+    openid = fields.CharField(max_length=64)
+    template_id = fields.CharField(max_length=64)
+    source = fields.CharField(max_length=8)
+    paired_with = fields.BigIntField(null=True)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "subscription_grant"
+        indexes = (("openid", "template_id", "at"),)
+
+
+class WeChatPushReceipt(Model):
+    """A message WeChat pushed to /wechat/push, by its MsgId (or sender and time for events):
+    WeChat retries a push it got no answer to, and a replay is answered but not acted on."""
+
+    id = fields.BigIntField(primary_key=True)
+    dedupe_key = fields.CharField(max_length=120, unique=True)
+    event = fields.CharField(max_length=40)
+    received_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "wechat_push_receipt"

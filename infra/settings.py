@@ -54,6 +54,8 @@ ENV_VARS = {
     "UPLOAD_DIR": "upload_dir",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
     "PLATE_FONT_PATH": "plate_font_path",
+    "WECHAT_PUSH_TOKEN": "wechat_push_token",
+    "WECHAT_PUSH_AES_KEY": "wechat_push_aes_key",
 }
 
 
@@ -103,6 +105,11 @@ class Settings(BaseModel):
     # CJK font for printed plates; empty: the first candidate of config/merchants.toml found.
     plate_font_path: str = ""
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    # WeChat message push (the console's 消息推送: Token and EncodingAESKey). Secrets: never in
+    # git; generated into KEY_FILE outside production, required from the environment in it.
+    wechat_push_token: str | None = None
+    wechat_push_aes_key: str | None = None
+    push_key_source: str = "env"
     # Filled by resolve_keys(): where the key material came from ("env" or "generated").
     key_source: str = "env"
 
@@ -110,6 +117,28 @@ class Settings(BaseModel):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("wechat_push_token")
+    @classmethod
+    def _push_token(cls, value: str | None) -> str | None:
+        # The console accepts 3-32 letters and digits.
+        if value and not re.fullmatch(r"[A-Za-z0-9]{3,32}", value):
+            raise ValueError("WECHAT_PUSH_TOKEN 须为 3-32 位英文字母或数字")
+        return value or None
+
+    @field_validator("wechat_push_aes_key")
+    @classmethod
+    def _push_aes_key(cls, value: str | None) -> str | None:
+        # 43 characters of base64 without its "=" (a 32-byte AES key).
+        if not value:
+            return None
+        try:
+            ok = len(value) == 43 and len(base64.b64decode(value + "=", validate=True)) == 32
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError("WECHAT_PUSH_AES_KEY 须为 43 位 EncodingAESKey")
+        return value
 
     @property
     def production(self) -> bool:
@@ -181,6 +210,11 @@ class Settings(BaseModel):
             )
         if self.database_url.startswith("sqlite"):
             problems.append("DATABASE_URL 是 SQLite 文件，生产环境须使用 PostgreSQL")
+        if self.push_key_source != "env":
+            problems.append(
+                "WECHAT_PUSH_TOKEN 与 WECHAT_PUSH_AES_KEY（小程序后台“消息推送”的 Token 和 "
+                "EncodingAESKey）未配置，生产环境须通过环境变量配置"
+            )
         if problems:
             raise SettingsError("生产模式拒绝启动：\n  - " + "\n  - ".join(problems))
 
@@ -206,6 +240,29 @@ def _resolve_code_signing_keys(settings: Settings) -> None:
         settings.code_signing_keys = stored["code_signing_keys"]
         settings.code_key_source = "generated"
     settings.code_signing_key_ring()
+
+
+def _resolve_push_keys(settings: Settings) -> None:
+    """The message-push Token and EncodingAESKey from the environment, or (outside production)
+    generated and kept in KEY_FILE, so the built-in fake WeChat can sign its pushes."""
+    if settings.wechat_push_token and settings.wechat_push_aes_key:
+        settings.push_key_source = "env"
+        return
+    if settings.production:
+        settings.push_key_source = "missing"
+        return
+    path = settings.path(settings.key_file)
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    if not stored.get("wechat_push_token") or not stored.get("wechat_push_aes_key"):
+        stored["wechat_push_token"] = secrets.token_hex(16)
+        stored["wechat_push_aes_key"] = base64.b64encode(secrets.token_bytes(32)).decode()[:43]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored))
+        path.chmod(0o600)
+        log.warning("generated a local WeChat push token and key in %s (development only)", path)
+    settings.wechat_push_token = settings.wechat_push_token or stored["wechat_push_token"]
+    settings.wechat_push_aes_key = settings.wechat_push_aes_key or stored["wechat_push_aes_key"]
+    settings.push_key_source = "generated"
 
 
 def _decode_key(encoded: str, name: str) -> bytes:
@@ -259,6 +316,7 @@ def resolve_keys(settings: Settings) -> None:
     elif settings.production:
         settings.key_source = "missing"
         _resolve_code_signing_keys(settings)
+        _resolve_push_keys(settings)
         return
     else:
         path = settings.path(settings.key_file)
@@ -280,3 +338,4 @@ def resolve_keys(settings: Settings) -> None:
     settings.field_key_ring()
     settings.blind_index_key_bytes()
     _resolve_code_signing_keys(settings)
+    _resolve_push_keys(settings)

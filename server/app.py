@@ -4,6 +4,7 @@ background work."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import logging
@@ -18,6 +19,7 @@ from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from tortoise.exceptions import DBConnectionError
 
+from credit.applications.service import notify_overdue_repairs
 from credit.workdays import warn_of_estimated_years
 from infra import audit, notifications
 from infra.errors import ApiError
@@ -31,6 +33,7 @@ from miniprogram_api import (
     health,
     incentives,
     merchants,
+    messages,
     review,
     uploads,
 )
@@ -95,6 +98,8 @@ def create_app(
         merchants.bp,
         merchants.h5,
         incentives.bp,
+        messages.bp,
+        messages.push,
     ):
         app.blueprint(blueprint)
 
@@ -138,6 +143,7 @@ async def _start(app: Sanic, _loop: Any = None) -> None:
     app.ctx.stop_background = asyncio.Event()
     app.ctx.background = [
         asyncio.create_task(notifications.run_outbox(rt.wechat, app.ctx.stop_background)),
+        asyncio.create_task(_overdue_notices(app.ctx.stop_background)),
     ]
     if not _drainer_in_own_process():
         app.ctx.background.append(
@@ -148,6 +154,21 @@ async def _start(app: Sanic, _loop: Any = None) -> None:
         # process. Freezing it keeps the collector's full passes off those ~80k objects: each
         # pass took tens of ms, the warm /me/credit p99 at 64 connections (~52 ms → ~15 ms).
         gc.freeze()
+
+
+OVERDUE_CHECK_SECONDS = 3600.0
+
+
+async def _overdue_notices(stop: asyncio.Event, interval: float = OVERDUE_CHECK_SECONDS) -> None:
+    """Hourly in every worker: repairs past their due date tell their applicant (once: the
+    notification's dedupe key is unique, so workers racing each other make one)."""
+    while not stop.is_set():
+        try:
+            await notify_overdue_repairs()
+        except Exception:
+            log.exception("overdue repair notices failed; tried again next hour")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 async def _stop(app: Sanic, _loop: Any = None) -> None:

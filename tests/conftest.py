@@ -207,14 +207,16 @@ def login(client):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def quiet_outbox(runtime):  # type: ignore[no-untyped-def]
+async def quiet_outbox(runtime, fake_wechat):  # type: ignore[no-untyped-def]
     """Earlier tests' unsent messages parked, so a test's deliveries and injected WeChat failures
-    meet only its own messages (a delivery round takes the 50 oldest due ones)."""
+    meet only its own messages (a delivery round takes the 50 oldest due ones); and the pushes
+    the fake WeChat queued for them dropped."""
+    fake_wechat.take_pushes()
     from datetime import UTC, datetime, timedelta
 
     from infra.models import OutboxMessage
 
-    await OutboxMessage.filter(status__in=["pending", "sending"]).update(
+    await OutboxMessage.filter(status__in=["pending", "sending", "unconfirmed"]).update(
         status="pending",
         claimed_until=None,
         next_attempt_at=datetime.now(UTC) + timedelta(days=3650),

@@ -120,3 +120,17 @@ async def represented_enterprise(client, headers, person_subject_id: int, **kwar
     )
     assert linked.status_code == 201, linked.text
     return enterprise
+
+
+async def subscribe(client, headers, fake, openid, template="application_status", result="accept"):  # type: ignore[no-untyped-def]
+    """The user answers wx.requestSubscribeMessage for one template: WeChat (the fake) counts
+    it and the mini-program reports it (POST /api/v1/me/subscriptions)."""
+    from infra.notifications import default_rules
+
+    template_id = default_rules().template(template).template_id
+    told = fake.user_subscribes(openid, {template_id: result})
+    reported = await client.post(
+        "/api/v1/me/subscriptions", headers=headers, json={"results": told}
+    )
+    assert reported.status_code == 200, reported.text
+    return reported.json()

@@ -30,16 +30,6 @@ class Category:
 
 
 @dataclass(frozen=True)
-class NotificationTemplate:
-    template_id: str
-    page: str
-    title_key: str
-    status_key: str
-    time_key: str
-    note_key: str
-
-
-@dataclass(frozen=True)
 class ProofRules:
     """What a repair must prove (config/applications.toml [repair.proofs])."""
 
@@ -84,7 +74,6 @@ class ApplicationRules:
     proofs: ProofRules
     commitment_version: str
     commitment_text: str
-    notification: NotificationTemplate
     moderation_scene: int
 
     @classmethod
@@ -108,7 +97,6 @@ class ApplicationRules:
             proofs=ProofRules.parse(repair),
             commitment_version=raw["commitment"]["version"],
             commitment_text=raw["commitment"]["text"].strip(),
-            notification=NotificationTemplate(**raw["notification"]),
             moderation_scene=int(raw["moderation"]["scene"]),
         )
 

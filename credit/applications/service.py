@@ -27,7 +27,7 @@ from credit.applications.models import (
     ObjectionOutcome,
 )
 from credit.applications.rules import ApplicationRules, default_rules, repair_eligibility
-from credit.calendar_dates import SHANGHAI, shanghai_iso, today
+from credit.calendar_dates import shanghai_iso, shanghai_minute, today
 from credit.lookup import subject_json
 from credit.models import (
     ID_NUMBER_FIELD,
@@ -45,7 +45,7 @@ from infra.audit import AuditEvent
 from infra.audit import append as append_audit
 from infra.cache import invalidate_subjects
 from infra.errors import Conflict, Invalid, NotFound
-from infra.models import User
+from infra.models import OutboxMessage, User
 from infra.moderation import Moderation, moderate
 from infra.pagination import page
 from infra.params import cursor_id, path_id, status_filter
@@ -85,6 +85,8 @@ OUTCOME_LABELS = {
     ObjectionOutcome.UPHELD: "异议不成立，维持原记录",
 }
 DECISIONS = ("accept", "reject", "approve", "deny")
+# The applicant's own steps: the history has them, no message reports them.
+OWN_STEPS = (Status.SUBMITTED, Status.WITHDRAWN)
 # (kind, status it starts from, decision) -> status it ends in
 TRANSITIONS: dict[tuple[Kind, Status, str], Status] = {
     (Kind.REGISTRATION, Status.SUBMITTED, "approve"): Status.APPROVED,
@@ -162,7 +164,6 @@ async def submit_registration(
     application = await _create(
         rules,
         session,
-        openid,
         kind=Kind.REGISTRATION,
         subject_id=subject.id,
         record=None,
@@ -310,7 +311,6 @@ async def _file_about_record(
     return await _create(
         rules,
         session,
-        openid,
         kind=kind,
         subject_id=record.subject_id,
         record=record,
@@ -345,7 +345,6 @@ async def submit_authorisation(
     return await _create(
         rules,
         session,
-        await _openid(session.user_id),
         kind=Kind.AUTHORISATION,
         subject_id=subject.id,
         record=None,
@@ -381,7 +380,6 @@ async def _openid(user_id: int) -> str:
 async def _create(
     rules: ApplicationRules,
     session: Session,
-    openid: str,
     *,
     kind: Kind,
     subject_id: int,
@@ -410,8 +408,8 @@ async def _create(
                 if marked != 1:
                     raise Conflict("该记录当前未在公示，不能提出异议", code="OBJECTION_NOT_ALLOWED")
             await _log_change(
-                rules, application, Status.SUBMITTED, session.user_id, "applicant", None,
-                openid=openid, subject_line=subject_line,
+                application, Status.SUBMITTED, session.user_id, "applicant", None,
+                subject_line=subject_line,
             )  # fmt: skip
     except IntegrityError as exc:  # the open_key of a racing submission won
         raise Conflict("该记录已有正在办理的申请，请勿重复提交", code="APPLICATION_EXISTS") from exc
@@ -419,17 +417,17 @@ async def _create(
 
 
 async def _log_change(
-    rules: ApplicationRules,
     application: Application,
     status: Status,
     actor_user_id: int,
     actor_role: str,
     note: str | None,
     *,
-    openid: str,
     subject_line: str,
 ) -> None:
-    """The history row and the applicant's message, in the caller's transaction."""
+    """The history row and, for a decision, the applicant's notification (message centre and
+    WeChat), in the caller's transaction. The applicant's own steps (submitting, withdrawing)
+    send nothing: a one-time subscription is one message, kept for the decision."""
     now = datetime.now(UTC)
     await ApplicationEvent.create(
         application_id=application.id,
@@ -439,18 +437,60 @@ async def _log_change(
         actor_role=actor_role,
         note=note,
     )
-    template = rules.notification
-    await notifications.enqueue(
-        openid,
-        template.template_id,
+    if status in OWN_STEPS:
+        return
+    await _notify_applicant(application, STATUS_LABELS[status], note or DEFAULT_NOTES[status],
+                            subject_line, now)  # fmt: skip
+
+
+async def _notify_applicant(
+    application: Application,
+    status_label: str,
+    note: str,
+    subject_line: str,
+    at: datetime,
+    dedupe_key: str | None = None,
+) -> None:
+    title = f"{KIND_LABELS[application.kind]}：{subject_line}"
+    await notifications.notify(
+        application.applicant_id,
+        "application_status",
         {
-            template.title_key: f"{KIND_LABELS[application.kind]}：{subject_line}",
-            template.status_key: STATUS_LABELS[status],
-            template.time_key: now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
-            template.note_key: note or DEFAULT_NOTES[status],
+            "title": title,
+            "status": status_label,
+            "time": shanghai_minute(at),
+            "note": note,
         },
-        page=f"{template.page}?kind={application.kind}&id={application.id}",
+        title=f"{title}（{status_label}）",
+        content=note,
+        page_query=f"kind={application.kind}&id={application.id}",
+        dedupe_key=dedupe_key,
     )
+
+
+OVERDUE_LABEL = "已超期"
+
+
+async def notify_overdue_repairs(on: date | None = None) -> int:
+    """The repair deadline passing: an open repair whose due date is over tells its applicant,
+    once (a periodic check, server/app.py; the notification's dedupe key makes it once across
+    workers and runs). Returns how many were told now."""
+    on = on or today()
+    overdue = await Application.filter(
+        kind=Kind.REPAIR, status__in=list(OPEN_STATUSES), due_on__lt=on
+    ).order_by("id")
+    told = 0
+    for application in overdue:
+        key = f"repair-overdue:{application.id}"
+        if await OutboxMessage.exists(dedupe_key=key):
+            continue
+        note = f"已超过办理期限（{application.due_on.isoformat()}），信用中心将尽快办理"
+        await _notify_applicant(
+            application, OVERDUE_LABEL, note, await _subject_line(application),
+            datetime.now(UTC), dedupe_key=key,
+        )  # fmt: skip
+        told += 1
+    return told
 
 
 # -- withdrawing and deciding -------------------------------------------------------------------
@@ -459,7 +499,6 @@ async def _log_change(
 async def withdraw(
     rt: Runtime, session: Session, kind: Kind, application_id: str
 ) -> dict[str, Any]:
-    rules = default_rules()
     application = await _own_application(session, kind, application_id)
     subject_line = await _subject_line(application)
     now = datetime.now(UTC)
@@ -472,8 +511,8 @@ async def withdraw(
         if kind == Kind.OBJECTION:
             await _end_objection(_record_of(application))
         await _log_change(
-            rules, application, Status.WITHDRAWN, session.user_id, "applicant", None,
-            openid=await _openid(session.user_id), subject_line=subject_line,
+            application, Status.WITHDRAWN, session.user_id, "applicant", None,
+            subject_line=subject_line,
         )  # fmt: skip
     if kind == Kind.OBJECTION:
         await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})
@@ -510,7 +549,6 @@ async def decide(
     if target in (Status.REJECTED, Status.DENIED) and not (note or "").strip():
         raise Invalid("请填写理由，申请人将看到它", fields={"note": "不予受理或不通过时必填"})
     subject_line = await _subject_line(application)
-    openid = (await User.get(id=application.applicant_id)).openid
     now = datetime.now(UTC)
     final = target not in OPEN_STATUSES
     async with in_transaction():
@@ -529,8 +567,8 @@ async def decide(
             )
         record_changed = await _apply(rules, application, target, objection_outcome, correction)
         await _log_change(
-            rules, application, target, session.user_id, DECIDER_ROLE,
-            _applicant_note(note, objection_outcome), openid=openid, subject_line=subject_line,
+            application, target, session.user_id, DECIDER_ROLE,
+            _applicant_note(note, objection_outcome), subject_line=subject_line,
         )  # fmt: skip
     if record_changed:
         await invalidate_subjects(rt.redis, rt.keys, {application.subject_id})

@@ -97,8 +97,15 @@ class WeChatUnavailable(WeChatError):
         self.retry_after = max(1, retry_after)
 
 
-class WeChatDeadlineExceeded(WeChatUnavailable):
-    """The overall deadline of the request's WeChat calls has passed; nothing more is tried."""
+class WeChatTimeout(WeChatUnavailable):
+    """No answer in time: unlike the other failures, WeChat may have done what was asked (the
+    outbox waits for WeChat's report before sending such a message again)."""
+
+
+class WeChatDeadlineExceeded(WeChatTimeout):
+    """The overall deadline of the request's WeChat calls has passed; nothing more is tried. A
+    call cut short by it may have reached WeChat, so it is a timeout too (the outbox reconciles
+    before resending; one refused before it was sent only waits a little longer)."""
 
 
 @dataclass(frozen=True)
@@ -542,8 +549,9 @@ class WeChatClient:
         data: dict[str, Any],
         page: str | None = None,
         miniprogram_state: str | None = None,
-    ) -> None:
-        """Send a one-off subscribe message; 43101 means the user has not (or no longer) agreed.
+    ) -> str | None:
+        """Send a subscribe message; returns WeChat's msgid (the MsgID of its later
+        subscribe_msg_sent_event). 43101 means the user has no subscription for the template.
 
         ``data`` maps template keys to ``{"value": ...}`` or to the bare value.
         ``miniprogram_state`` ("developer" | "trial" | "formal") picks the version a tap opens.
@@ -560,7 +568,9 @@ class WeChatClient:
             body["page"] = page
         if miniprogram_state is not None:
             body["miniprogram_state"] = miniprogram_state
-        await self._post_with_token(PATH_SUBSCRIBE_SEND, body)
+        data = await self._post_with_token(PATH_SUBSCRIBE_SEND, body)
+        msgid = data.get("msgid")
+        return str(msgid) if msgid is not None else None
 
     # -- transport -------------------------------------------------------------------------
 
@@ -618,7 +628,7 @@ class WeChatClient:
             log.warning("WeChat %s timed out", path)
             if capped:
                 raise WeChatDeadlineExceeded(ERR_SYSTEM_BUSY, "deadline exceeded", path) from exc
-            raise WeChatUnavailable(ERR_SYSTEM_BUSY, "timeout", path) from exc
+            raise WeChatTimeout(ERR_SYSTEM_BUSY, "timeout", path) from exc
         except httpx.HTTPError as exc:
             log.warning("WeChat %s unreachable: %s", path, type(exc).__name__)
             raise WeChatUnavailable(

@@ -17,6 +17,12 @@ Test controls exist as methods and, for an out-of-process fake, over HTTP:
 ``POST /_fake/invalidate_tokens``, ``GET /_fake/sent_messages``,
 ``POST /_fake/advance_clock {"seconds"}``, ``POST /_fake/visit {"openid"}``,
 ``POST /_fake/face_result {"openid","verify_ret"}``.
+``POST /_fake/subscribe {"openid","results"}`` (the user's answer in wx.requestSubscribeMessage),
+``GET /_fake/pushes`` (the message-push events WeChat would send, taken once).
+
+Subscribe messages are counted as WeChat counts them: the templates and the mini-program's page
+list are the console's (config/messages.toml, read with the standard library); a one-time
+template takes one message per acceptance, a long-term one any number once accepted.
 """
 
 from __future__ import annotations
@@ -26,16 +32,19 @@ import base64
 import hashlib
 import json
 import logging
+import os
 import re
 import secrets
 import signal
 import threading
 import time
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -84,6 +93,7 @@ ERRMSGS: dict[int, str] = {
     40029: "invalid code",
     40226: "code blocked",
     40037: "invalid template_id",
+    41030: "invalid page",
     40125: "invalid appsecret",
     40163: "code been used",
     41001: "access_token missing",
@@ -127,6 +137,24 @@ _TEMPLATE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _SUBSCRIBE_KEY = re.compile(r"([a-z_]+?)(\d+)")
 
 Reply = tuple[int, dict[str, Any]]
+# The mini-program's account (原始ID), as message pushes name it in ToUserName.
+ORIGINAL_ID = "gh_fake0000000"
+_CONFIG = Path(os.environ.get("CONFIG_DIR", Path(__file__).resolve().parents[2] / "config"))
+
+
+def console_settings(path: Path | None = None) -> tuple[dict[str, bool], tuple[str, ...]]:
+    """(template id -> long-term, page list) as the mini-program's console has them: the same
+    config/messages.toml the service reads, so the fake and the service agree."""
+    try:
+        with (path or _CONFIG / "messages.toml").open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}, ()
+    templates = {
+        str(spec["template_id"]): bool(spec.get("long_term", False))
+        for spec in raw.get("templates", {}).values()
+    }
+    return templates, tuple(raw.get("miniprogram", {}).get("pages", ()))
 
 
 def _error(errcode: int, detail: str = "") -> Reply:
@@ -213,9 +241,15 @@ class FakeWeChat:
         secret: str = "fake-secret",  # noqa: S107 - the fake's well-known secret
         host: str = "127.0.0.1",
         port: int = 0,
+        templates: dict[str, bool] | None = None,
+        pages: Iterable[str] | None = None,
     ) -> None:
         self.appid = appid
         self.secret = secret
+        console_templates, console_pages = console_settings()
+        # The console's settings, not state: reset() keeps them.
+        self._templates = dict(console_templates if templates is None else templates)
+        self._pages = set(console_pages if pages is None else pages)
         self._host = host
         self._port = port
         self._lock = threading.RLock()
@@ -241,6 +275,9 @@ class FakeWeChat:
         self._forced_refreshes = 0  # forced refreshes that did issue a new token
         self._visits: dict[str, float] = {}  # openid -> last visit (a login), fake monotonic
         self._face_results: dict[str, int] = {}  # openid -> verify_ret of its next query
+        # (openid, template id) -> sends left; a long-term template's count is 1 while on
+        self._credits: dict[tuple[str, str], int] = {}
+        self._pushes: list[dict[str, Any]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -363,6 +400,140 @@ class FakeWeChat:
         with self._lock:
             self._init_state()
 
+    # -- subscribe messages and message push ---------------------------------------------
+
+    def add_template(self, template_id: str, *, long_term: bool = False) -> None:
+        """A template added in the console (besides config/messages.toml's)."""
+        with self._lock:
+            self._templates[template_id] = long_term
+
+    def user_subscribes(self, openid: str, results: dict[str, str]) -> dict[str, str]:
+        """The user answered wx.requestSubscribeMessage: per template id "accept" or "reject".
+        WeChat gives "filter" for a template this app does not have; an acceptance of a
+        one-time template is one more send, of a long-term one turns it on. WeChat then pushes
+        subscribe_msg_popup_event (see take_pushes). Returns what the mini-program is told."""
+        told: dict[str, str] = {}
+        with self._lock:
+            for template_id, result in results.items():
+                if template_id not in self._templates:
+                    told[template_id] = "filter"
+                    continue
+                told[template_id] = result
+                if result == "accept":
+                    key = (openid, template_id)
+                    long_term = self._templates[template_id]
+                    self._credits[key] = 1 if long_term else self._credits.get(key, 0) + 1
+            self._queue_push(
+                openid,
+                "subscribe_msg_popup_event",
+                [
+                    {"TemplateId": t, "SubscribeStatusString": r, "PopupScene": "0"}
+                    for t, r in told.items()
+                    if r in ("accept", "reject")
+                ],
+            )
+        return told
+
+    def user_turns_off(self, openid: str, template_id: str) -> None:
+        """The user set the template to 拒收 in WeChat's settings: no more sends of it until
+        they accept again; WeChat pushes subscribe_msg_change_event."""
+        with self._lock:
+            self._credits.pop((openid, template_id), None)
+            self._queue_push(
+                openid,
+                "subscribe_msg_change_event",
+                [{"TemplateId": template_id, "SubscribeStatusString": "reject"}],
+            )
+
+    def credits(self, openid: str, template_id: str) -> int:
+        with self._lock:
+            return self._credits.get((openid, template_id), 0)
+
+    def take_pushes(self) -> list[dict[str, Any]]:
+        """The message-push events queued since the last call (JSON shape), oldest first."""
+        with self._lock:
+            pushes, self._pushes = self._pushes, []
+        return pushes
+
+    def deliver_pushes(
+        self, url: str, *, token: str, aes_key: str | None = None, fmt: str = "json"
+    ) -> list[int]:
+        """POST the queued pushes to the server URL, as WeChat does; their HTTP statuses. For a
+        service listening on a port (the embedded mode); tests hand push_request's requests to
+        their in-process client instead."""
+        from urllib.error import HTTPError
+        from urllib.parse import urlencode
+        from urllib.request import Request, urlopen
+
+        statuses = []
+        for message in self.take_pushes():
+            query, body, content_type = self.push_request(
+                message, token=token, aes_key=aes_key, fmt=fmt
+            )
+            request = Request(  # noqa: S310 - the configured server URL
+                f"{url}?{urlencode(query)}", data=body, headers={"Content-Type": content_type}
+            )
+            try:
+                with urlopen(request, timeout=5) as response:  # noqa: S310
+                    statuses.append(response.status)
+            except HTTPError as exc:
+                statuses.append(exc.code)
+        return statuses
+
+    def _queue_push(self, openid: str, event: str, items: list[dict[str, Any]]) -> None:
+        if not items:
+            return
+        self._pushes.append(
+            {
+                "ToUserName": ORIGINAL_ID,
+                "FromUserName": openid,
+                "CreateTime": int(time.time()),
+                "MsgType": "event",
+                "Event": event,
+                "List": items,
+            }
+        )
+
+    def push_request(
+        self,
+        message: dict[str, Any],
+        *,
+        token: str,
+        aes_key: str | None = None,
+        fmt: str = "json",
+        timestamp: str | None = None,
+        nonce: str | None = None,
+    ) -> tuple[dict[str, str], bytes, str]:
+        """The request WeChat makes to the server URL for `message`: (query, body, content
+        type). Plain mode signs with `signature`; 安全模式 (`aes_key`, the EncodingAESKey)
+        encrypts the message and adds `msg_signature` (message-push docs:
+        https://developers.weixin.qq.com/miniprogram/dev/framework/server-ability/message-push.html)."""
+        from wechatpy.crypto import PrpCrypto
+
+        timestamp = timestamp or str(int(time.time()))
+        nonce = nonce or secrets.token_hex(5)
+        plain = _xml(message) if fmt == "xml" else json.dumps(message, ensure_ascii=False)
+        query = {
+            "signature": _sha1(token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+        }
+        if aes_key is None:
+            body = plain
+        else:
+            key = base64.b64decode(aes_key + "=")
+            encrypted = PrpCrypto(key).encrypt(plain, self.appid)
+            encrypt = encrypted.decode() if isinstance(encrypted, bytes) else encrypted
+            query.update(
+                encrypt_type="aes",
+                msg_signature=_sha1(token, timestamp, nonce, encrypt),
+                openid=str(message.get("FromUserName", "")),
+            )
+            envelope = {"ToUserName": ORIGINAL_ID, "Encrypt": encrypt}
+            body = _xml(envelope) if fmt == "xml" else json.dumps(envelope)
+        content_type = "text/xml" if fmt == "xml" else "application/json"
+        return query, body.encode("utf-8"), content_type
+
     # -- dispatch -------------------------------------------------------------------------
 
     def handle(self, method: str, target: str, raw_body: bytes) -> Reply:
@@ -428,6 +599,8 @@ class FakeWeChat:
                 return _ok(calls=[{"path": p, "params": params} for p, params in self.calls])
             if method == "GET" and path == "/_fake/sent_messages":
                 return _ok(messages=self.sent_messages)
+            if method == "GET" and path == "/_fake/pushes":
+                return _ok(pushes=self.take_pushes())
             if method != "POST":
                 return _error(43002)
             if path == "/_fake/fail":
@@ -453,6 +626,11 @@ class FakeWeChat:
                 self.record_visit(str(args["openid"]))
             elif path == "/_fake/face_result":
                 self.set_face_result(str(args["openid"]), int(args["verify_ret"]))
+            elif path == "/_fake/subscribe":
+                results = args["results"]
+                if not isinstance(results, dict):
+                    raise TypeError("results must be an object")
+                return _ok(results=self.user_subscribes(str(args["openid"]), results))
             else:
                 return 404, {"errcode": 404, "errmsg": "not found"}
         except (KeyError, TypeError, ValueError) as exc:
@@ -674,10 +852,19 @@ class FakeWeChat:
         )
 
     def _subscribe_send(self, body: dict[str, Any]) -> Reply:
+        """sendMessage as WeChat answers it (errcode table of
+        https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html):
+        40003 bad openid, 40037 a template id this app does not have, 47003 a value breaking its
+        type's rule, 41030 a page not in the mini-program's page list, 43101 no subscription
+        (a one-time template: one send per acceptance)."""
         touser, template_id, data = body.get("touser"), body.get("template_id"), body.get("data")
         if not isinstance(touser, str) or not touser:
             return _error(40003)
         if not isinstance(template_id, str) or not _TEMPLATE_ID.fullmatch(template_id):
+            return _error(40037)
+        with self._lock:
+            long_term = self._templates.get(template_id)
+        if long_term is None:
             return _error(40037)
         page = body.get("page")
         if page is not None and not isinstance(page, str):
@@ -688,13 +875,31 @@ class FakeWeChat:
             problem = self._subscribe_value_problem(key, item)
             if problem:
                 return _error(47003, f"data.{key}.value {problem}")
+        if page and page.split("?", 1)[0].lstrip("/") not in self._pages:
+            return _error(41030)
+        msgid = secrets.randbelow(10**18)
         with self._lock:
-            if touser in self._refusing:
+            key = (touser, template_id)
+            if touser in self._refusing or self._credits.get(key, 0) <= 0:
                 return _error(43101)
+            if not long_term:
+                self._credits[key] -= 1
             self._sent.append(
                 {"touser": touser, "template_id": template_id, "page": page, "data": data}
             )
-        return _ok(msgid=secrets.randbelow(10**18))
+            self._queue_push(
+                touser,
+                "subscribe_msg_sent_event",
+                [
+                    {
+                        "TemplateId": template_id,
+                        "MsgID": str(msgid),
+                        "ErrorCode": "0",
+                        "ErrorStatus": "success",
+                    }
+                ],
+            )
+        return _ok(msgid=msgid)
 
     @staticmethod
     def _subscribe_value_problem(key: str, item: Any) -> str | None:
@@ -710,6 +915,38 @@ class FakeWeChat:
         if not rule(value):
             return "exceeds limit or has a bad format"
         return None
+
+
+def _sha1(*parts: str) -> str:
+    """WeChat's push signature: SHA-1 of the parts sorted and joined."""
+    return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()  # noqa: S324
+
+
+def _xml(message: dict[str, Any]) -> str:
+    """A push in WeChat's XML shape; the per-template list goes under the event's element."""
+
+    def element(name: str, value: Any) -> str:
+        if isinstance(value, int):
+            return f"<{name}>{value}</{name}>"
+        return f"<{name}><![CDATA[{str(value).replace(']]>', ']]]]><![CDATA[>')}]]></{name}>"
+
+    parts = ["<xml>"]
+    for name, value in message.items():
+        if name == "List":
+            holder = {
+                "subscribe_msg_popup_event": "SubscribeMsgPopupEvent",
+                "subscribe_msg_change_event": "SubscribeMsgChangeEvent",
+                "subscribe_msg_sent_event": "SubscribeMsgSentEvent",
+            }.get(str(message.get("Event")), "List")
+            items = "".join(
+                "<List>" + "".join(element(k, v) for k, v in item.items()) + "</List>"
+                for item in value
+            )
+            parts.append(f"<{holder}>{items}</{holder}>")
+        else:
+            parts.append(element(name, value))
+    parts.append("</xml>")
+    return "".join(parts)
 
 
 def main(argv: list[str] | None = None) -> None:

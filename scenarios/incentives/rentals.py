@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from credit.acting import acting_subject
-from credit.calendar_dates import SHANGHAI, today
+from credit.calendar_dates import SHANGHAI, shanghai_minute, today
+from infra import notifications
 from infra.errors import Conflict, Invalid, NotFound
 from infra.pagination import page
 from infra.params import cursor_id, path_id
@@ -18,7 +20,7 @@ from infra.security.sessions import Session
 from scenarios.incentives.eligibility import evaluate, holder_facts
 from scenarios.incentives.holders import subject_brief
 from scenarios.incentives.models import Redemption, RedemptionSource, RedemptionStatus
-from scenarios.incentives.programmes import policy_or_404
+from scenarios.incentives.programmes import Policy, policy_or_404
 from scenarios.incentives.redemptions import PAGE_SIZE, after_redeem, claim, redemption_json
 from scenarios.incentives.staff import require_policy_staff, require_venue_access
 
@@ -71,6 +73,24 @@ async def venue_rentals(
     return page(rows, PAGE_SIZE, shape)
 
 
+async def _notify_applicant(
+    application: Redemption, policy: Policy, *, confirmed: bool, note: str | None, at: datetime
+) -> None:
+    """The operator who applied is told the provider's decision (in its transaction)."""
+    if application.applicant_user_id is None:
+        return
+    label = "已确认" if confirmed else "未通过"
+    text = note or ("申请已确认，请按约定办理租赁" if confirmed else "申请未通过，请查看原因")
+    await notifications.notify(
+        application.applicant_user_id,
+        "rental_decision",
+        {"title": policy.title, "status": label, "time": shanghai_minute(at), "note": text},
+        title=f"信易租申请{label}：{policy.title}",
+        content=text,
+        page_query=f"id={application.id}",
+    )
+
+
 async def decide_rental(
     rt: Runtime,
     session: Session,
@@ -90,14 +110,16 @@ async def decide_rental(
     await require_policy_staff(rt, session, policy)
     now = datetime.now(UTC)
     if decision == "decline":
-        changed = await Redemption.filter(
-            id=application.id, status=RedemptionStatus.PENDING
-        ).update(
-            status=RedemptionStatus.DECLINED, open_key=None, staff_user_id=session.user_id,
-            decision_note=note, updated_at=now,
-        )  # fmt: skip
-        if changed != 1:
-            raise Conflict("该申请已处理", code="ALREADY_DECIDED")
+        async with in_transaction():
+            changed = await Redemption.filter(
+                id=application.id, status=RedemptionStatus.PENDING
+            ).update(
+                status=RedemptionStatus.DECLINED, open_key=None, staff_user_id=session.user_id,
+                decision_note=note, updated_at=now,
+            )  # fmt: skip
+            if changed != 1:
+                raise Conflict("该申请已处理", code="ALREADY_DECIDED")
+            await _notify_applicant(application, policy, confirmed=False, note=note, at=now)
         return redemption_json(await Redemption.get(id=application.id))
     day = now.astimezone(SHANGHAI).date()
     if not policy.active_on(day):
@@ -113,6 +135,7 @@ async def decide_rental(
         )  # fmt: skip
         if changed != 1:
             raise Conflict("该申请已处理", code="ALREADY_DECIDED")
+        await _notify_applicant(application, policy, confirmed=True, note=note, at=now)
         return await Redemption.get(id=application.id)
 
     redemption = await claim(

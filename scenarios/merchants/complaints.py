@@ -11,7 +11,8 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from credit.calendar_dates import shanghai_iso
+from credit.calendar_dates import shanghai_iso, shanghai_minute
+from infra import notifications
 from infra.errors import Conflict, Forbidden, Invalid, NotFound
 from infra.models import User
 from infra.moderation import Moderation, moderate
@@ -130,9 +131,31 @@ async def decide(
         )
         if changed != 1:
             raise Conflict("该投诉已被处理，请刷新后查看", code="COMPLAINT_CLOSED")
+        await _notify_outcome(complaint, DECISIONS[decision], note)
     await drop_views(rt, complaint.merchant)  # the level may change
     await complaint.refresh_from_db()
     return _json(complaint, audience="staff")
+
+
+async def _notify_outcome(complaint: Complaint, outcome: ComplaintStatus, note: str | None) -> None:
+    """The complainant and the merchant's operator are told the outcome."""
+    merchant = complaint.merchant
+    label = STATUS_LABELS[outcome]
+    short = "成立" if outcome == ComplaintStatus.UPHELD else "不成立"
+    text = note or ("投诉成立，已计入商户信用评价" if outcome == ComplaintStatus.UPHELD else label)
+    at = shanghai_minute(datetime.now(UTC))
+    for user_id, title in (
+        (complaint.complainant_id, f"您对“{merchant.name}”的投诉{label[2:]}"),
+        (merchant.operator_id, f"“{merchant.name}”收到的投诉{label[2:]}"),
+    ):
+        await notifications.notify(
+            user_id,
+            "complaint_outcome",
+            {"title": f"投诉：{merchant.name}", "status": short, "time": at, "note": text},
+            title=title,
+            content=text,
+            page_query=f"id={complaint.id}",
+        )
 
 
 def _json(complaint: Complaint, *, audience: str) -> dict[str, Any]:

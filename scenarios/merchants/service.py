@@ -17,9 +17,10 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from credit.acting import may_act_for, user_may_act_for
-from credit.calendar_dates import shanghai_iso, today
+from credit.calendar_dates import shanghai_iso, shanghai_minute, today
 from credit.identifiers import require_uscc
 from credit.models import MARKET_ENTITY_KINDS, Subject
+from infra import notifications
 from infra.cache import as_bytes
 from infra.errors import (
     ApiError,
@@ -202,11 +203,37 @@ async def decide(
             )
         if decision == "approve":
             await _issue_code(merchant, default_rules())
+        await _notify_operator(merchant, target, note, now)
     if decision == "approve":
         await _grant_operator_role(rt, merchant.operator_id)
     await drop_views(rt, merchant)
     await merchant.refresh_from_db()
     return await merchant_json(merchant, default_rules())
+
+
+DEFAULT_NOTES = {
+    MerchantStatus.ACTIVE: "审核通过，可下载商户码亮码经营",
+    MerchantStatus.REJECTED: "未通过审核，请查看原因",
+    MerchantStatus.SUSPENDED: "商户码已暂停，请查看原因",
+    MerchantStatus.REVOKED: "商户码已撤销，请查看原因",
+}
+
+
+async def _notify_operator(
+    merchant: Merchant, status: MerchantStatus, note: str | None, at: datetime
+) -> None:
+    """Staff decided about the shop: its operator is told (message centre and WeChat)."""
+    label = STATUS_LABELS[status]
+    short = {MerchantStatus.ACTIVE: "已通过", MerchantStatus.REJECTED: "未通过"}.get(status, label)
+    text = note or DEFAULT_NOTES.get(status, label)
+    await notifications.notify(
+        merchant.operator_id,
+        "merchant_status",
+        {"title": merchant.name, "status": short, "time": shanghai_minute(at), "note": text},
+        title=f"商户“{merchant.name}”{label}",
+        content=text,
+        page_query=f"id={merchant.id}",
+    )
 
 
 async def _issue_code(merchant: Merchant, rules: MerchantRules) -> None:

@@ -28,6 +28,8 @@ def production_env(**overrides: str) -> dict[str, str]:
         "FIELD_KEYS": f"k2:{_key()},k1:{_key()}",
         "BLIND_INDEX_KEY": _key(),
         "CODE_SIGNING_KEYS": f"c2:{_key()},c1:{_key()}",
+        "WECHAT_PUSH_TOKEN": "PushToken2026",
+        "WECHAT_PUSH_AES_KEY": _key()[:43],
         "PUBLIC_BASE_URL": "https://credit.alxa.example/",
         "HOST": "0.0.0.0",
         "PORT": "8080",
@@ -68,6 +70,8 @@ def test_embedded_default_needs_nothing_configured(tmp_path):
         ({"REDIS_URL": "fakeredis://"}, "REDIS_URL"),
         ({"FIELD_KEYS": "", "BLIND_INDEX_KEY": ""}, "FIELD_KEYS"),
         ({"DATABASE_URL": "sqlite://var/credit.sqlite3"}, "DATABASE_URL"),
+        ({"WECHAT_PUSH_TOKEN": ""}, "WECHAT_PUSH_TOKEN"),
+        ({"WECHAT_PUSH_AES_KEY": ""}, "WECHAT_PUSH_AES_KEY"),
     ],
 )
 def test_production_refuses_laptop_parts_and_says_why(override, reason):
@@ -136,3 +140,31 @@ def test_production_needs_signing_keys_from_the_environment():
 def test_bad_signing_keys_are_refused(value):
     with pytest.raises(SettingsError, match="CODE_SIGNING_KEYS"):
         load_settings(production_env(CODE_SIGNING_KEYS=value))
+
+
+# -- the message-push token and EncodingAESKey ----------------------------------------------------
+
+
+def test_the_embedded_default_generates_push_secrets_and_keeps_them(tmp_path):
+    settings = load_settings({"KEY_FILE": str(tmp_path / "keys.json")})
+    assert settings.push_key_source == "generated"
+    assert len(settings.wechat_push_aes_key) == 43 and settings.wechat_push_token
+    again = load_settings({"KEY_FILE": str(tmp_path / "keys.json")})
+    assert (again.wechat_push_token, again.wechat_push_aes_key) == (
+        settings.wechat_push_token,
+        settings.wechat_push_aes_key,
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"WECHAT_PUSH_TOKEN": "no spaces allowed"}, "wechat_push_token"),
+        ({"WECHAT_PUSH_TOKEN": "x" * 33}, "wechat_push_token"),
+        ({"WECHAT_PUSH_AES_KEY": "tooshort"}, "wechat_push_aes_key"),
+        ({"WECHAT_PUSH_AES_KEY": "!" * 43}, "wechat_push_aes_key"),
+    ],
+)
+def test_bad_push_secrets_are_refused(override, field):
+    with pytest.raises(SettingsError, match=field):
+        load_settings(production_env(**override))

@@ -101,7 +101,7 @@ async def test_registration_approved_shows_as_self_registered(client, login):
     assert detail["history"][1]["note"] == "材料齐全"
     assert detail["record_id"] == shown[0]["id"]
     messages = await OutboxMessage.filter(openid=openid).order_by("id")
-    assert [m.data["phrase2"] for m in messages] == ["已提交", "已通过"]
+    assert [m.data["phrase2"] for m in messages] == ["已通过"]  # nothing for submitting
 
 
 async def test_enterprise_registration_needs_an_operator_and_shows_publicly(client, login):
@@ -354,7 +354,7 @@ async def test_repair_approved_stops_showing_and_sharing_and_rescores(client, lo
     assert sorted(e.action for e in decisions) == ["repair.accept", "repair.approve"]
     assert all(e.detail["application_id"] == application_id for e in decisions)
     messages = await OutboxMessage.filter(openid=openid).order_by("id")
-    assert [m.data["phrase2"] for m in messages] == ["已提交", "已受理", "已通过"]
+    assert [m.data["phrase2"] for m in messages] == ["已受理", "已通过"]  # nothing for submitting
 
 
 async def test_repair_denied_needs_a_reason_and_frees_the_record(client, login):

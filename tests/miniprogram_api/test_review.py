@@ -13,7 +13,7 @@ from credit.calendar_dates import today
 from infra import notifications
 from infra.audit import drain
 from infra.models import AuditEntry, OutboxMessage
-from tests.helpers import bound_citizen, make_record
+from tests.helpers import bound_citizen, make_record, subscribe
 from tests.miniprogram_api.test_applications import decide, repair
 
 SEND = "/cgi-bin/message/subscribe/send"
@@ -123,15 +123,15 @@ async def test_status_messages_fit_wechat_limits_and_survive_failures(
 ):
     headers, _, subject_id, openid = await bound_citizen(client, login)
     reviewer = await login("demo-reviewer")
+    await subscribe(client, headers, fake_wechat, openid)
     long_title = "行政处罚：" + "未按规定在景区内设置安全警示标志并及时整改" * 2
     record = await make_record(subject_id, title=long_title)
     application_id = (await repair(client, headers, record.id)).json()["id"]
     await decide(client, reviewer, "repairs", application_id, "accept")
 
     # Committed with the change, before any attempt to send: a crash here loses nothing.
-    pending = await OutboxMessage.filter(openid=openid).order_by("id")
-    assert len(pending) == 2
-    message = pending[-1]
+    # Submitting sends nothing (the applicant's own step): the one acceptance is the decision's.
+    [message] = await OutboxMessage.filter(openid=openid).order_by("id")
     assert len(message.data["thing1"]) <= 20 and message.data["thing1"].startswith("信用修复：")
     assert message.data["phrase2"] == "已受理" and len(message.data["phrase2"]) <= 5
     assert message.page == f"pages/applications/detail?kind=repair&id={application_id}"
@@ -145,19 +145,27 @@ async def test_status_messages_fit_wechat_limits_and_survive_failures(
     for _ in range(3):
         await notifications.deliver_due(runtime.wechat)
     delivered = [m for m in fake_wechat.sent_messages if m.get("touser") == openid]
-    assert sorted(m["data"]["phrase2"]["value"] for m in delivered) == ["已受理", "已提交"]
+    assert [m["data"]["phrase2"]["value"] for m in delivered] == ["已受理"]
     assert {m.status for m in await OutboxMessage.filter(openid=openid)} == {"sent"}
 
 
 @pytest.mark.usefixtures("quiet_outbox")
-async def test_refused_subscription_is_recorded_and_not_retried(
+async def test_a_decision_without_a_subscription_waits_and_goes_out_once_subscribed(
     client, login, runtime, fake_wechat
 ):
     headers, _, subject_id, openid = await bound_citizen(client, login)
-    fake_wechat.refuse_subscriptions(openid)
-    await repair(client, headers, (await make_record(subject_id)).id)
+    reviewer = await login("demo-reviewer")
+    application_id = (await repair(client, headers, (await make_record(subject_id)).id)).json()[
+        "id"
+    ]
+    await decide(client, reviewer, "repairs", application_id, "accept")
     for _ in range(3):
         await notifications.deliver_due(runtime.wechat)
     stored = await OutboxMessage.get(openid=openid)
-    assert stored.status == "refused" and stored.last_error.startswith("43101")
-    assert stored.attempts == 1
+    assert stored.status == "waiting" and stored.attempts == 0
+    assert [c for c in fake_wechat.calls_to(SEND) if c.get("touser") == openid] == []
+    inbox = (await client.get("/api/v1/me/messages", headers=headers)).json()
+    assert inbox["items"][0]["delivery"] == "waiting_for_subscription"
+    await subscribe(client, headers, fake_wechat, openid)
+    await notifications.deliver_due(runtime.wechat)
+    assert (await OutboxMessage.get(openid=openid)).status == "sent"

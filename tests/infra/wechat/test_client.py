@@ -642,7 +642,9 @@ async def test_msg_sec_check(
 
 
 async def test_subscribe_send_ok(client: WeChatClient, fake: FakeWeChat) -> None:
-    await client.send_subscribe_message(
+    fake.add_template(TEMPLATE)
+    fake.user_subscribes("demo-openid-citizen", {TEMPLATE: "accept"})
+    msgid = await client.send_subscribe_message(
         openid="demo-openid-citizen",
         template_id=TEMPLATE,
         data={
@@ -650,21 +652,28 @@ async def test_subscribe_send_ok(client: WeChatClient, fake: FakeWeChat) -> None
             "date2": "2026年4月1日",
             "phrase3": "已通过",
         },
-        page="pages/repairs/detail?id=7",
+        page="pages/applications/detail?id=7",
     )
     [message] = fake.sent_messages
     assert message["touser"] == "demo-openid-citizen"
     assert message["template_id"] == TEMPLATE
-    assert message["page"] == "pages/repairs/detail?id=7"
+    assert message["page"] == "pages/applications/detail?id=7"
     assert message["data"]["date2"] == {"value": "2026年4月1日"}
     body = fake.calls_to(PATH_SUBSCRIBE_SEND)[0]
     assert body["data"]["thing1"] == {"value": "信用修复申请已受理"}
     assert "miniprogram_state" not in body
+    # WeChat then reports the delivery under the msgid it answered with
+    [popup, sent] = fake.take_pushes()
+    assert popup["Event"] == "subscribe_msg_popup_event"
+    assert sent["Event"] == "subscribe_msg_sent_event"
+    assert sent["List"][0]["MsgID"] == msgid and sent["List"][0]["ErrorCode"] == "0"
 
 
 async def test_subscribe_send_refused_is_43101(client: WeChatClient, fake: FakeWeChat) -> None:
+    fake.add_template(TEMPLATE)
+    fake.user_subscribes("demo-openid-other", {TEMPLATE: "accept"})
     fake.refuse_subscriptions("demo-openid-other")
-    for openid in ("demo-openid-refuse", "demo-openid-other"):
+    for openid in ("demo-openid-refuse", "demo-openid-other", "demo-openid-never-asked"):
         with pytest.raises(WeChatError) as exc_info:
             await client.send_subscribe_message(
                 openid=openid, template_id=TEMPLATE, data={"thing1": "你好"}
@@ -676,16 +685,78 @@ async def test_subscribe_send_refused_is_43101(client: WeChatClient, fake: FakeW
 async def test_subscribe_send_too_long_thing_is_47003(
     client: WeChatClient, fake: FakeWeChat
 ) -> None:
+    fake.add_template(TEMPLATE)
+    fake.user_subscribes("demo-openid-citizen", {TEMPLATE: "accept"})
     ok = "一" * 20
-    await client.send_subscribe_message(
-        openid="demo-openid-citizen", template_id=TEMPLATE, data={"thing1": ok}
-    )
     with pytest.raises(WeChatError) as exc_info:
         await client.send_subscribe_message(
             openid="demo-openid-citizen", template_id=TEMPLATE, data={"thing1": ok + "一"}
         )
     assert exc_info.value.errcode == 47003
-    assert len(fake.sent_messages) == 1
+    await client.send_subscribe_message(
+        openid="demo-openid-citizen", template_id=TEMPLATE, data={"thing1": ok}
+    )
+    assert len(fake.sent_messages) == 1  # the refused send did not use the acceptance
+
+
+async def test_one_time_template_takes_one_send_per_acceptance(
+    client: WeChatClient, fake: FakeWeChat
+) -> None:
+    fake.add_template(TEMPLATE)
+    who = "demo-openid-counted"
+    fake.user_subscribes(who, {TEMPLATE: "accept"})
+    fake.user_subscribes(who, {TEMPLATE: "accept"})
+    for _ in range(2):
+        await client.send_subscribe_message(openid=who, template_id=TEMPLATE, data={"thing1": "a"})
+    with pytest.raises(WeChatError) as exc_info:
+        await client.send_subscribe_message(openid=who, template_id=TEMPLATE, data={"thing1": "a"})
+    assert exc_info.value.errcode == 43101
+    assert fake.credits(who, TEMPLATE) == 0
+
+
+async def test_long_term_template_takes_sends_until_turned_off(
+    client: WeChatClient, fake: FakeWeChat
+) -> None:
+    fake.add_template("tmpl-long", long_term=True)
+    who = "demo-openid-long"
+    fake.user_subscribes(who, {"tmpl-long": "accept"})
+    for _ in range(3):
+        await client.send_subscribe_message(
+            openid=who, template_id="tmpl-long", data={"thing1": "a"}
+        )
+    fake.user_turns_off(who, "tmpl-long")
+    with pytest.raises(WeChatError) as exc_info:
+        await client.send_subscribe_message(
+            openid=who, template_id="tmpl-long", data={"thing1": "a"}
+        )
+    assert exc_info.value.errcode == 43101
+    assert fake.take_pushes()[-1]["Event"] == "subscribe_msg_change_event"
+
+
+@pytest.mark.parametrize(
+    ("template_id", "page", "data", "errcode"),
+    [
+        ("not-in-the-console", None, {"thing1": "a"}, 40037),
+        (TEMPLATE, "pages/not/there?id=1", {"thing1": "a"}, 41030),
+        (TEMPLATE, None, {"phrase1": "已经通过了审核"}, 47003),  # phrase: ≤ 5 汉字
+        (TEMPLATE, None, {"phrase1": "ok"}, 47003),  # phrase: 汉字 only
+        (TEMPLATE, None, {"time1": "明天"}, 47003),
+        (TEMPLATE, None, {"character_string1": "中文"}, 47003),
+        (TEMPLATE, None, {"name1": "一二三四五六七八九十一"}, 47003),  # name: ≤ 10 汉字
+        (TEMPLATE, None, {"number1": "12a"}, 47003),
+    ],
+)
+async def test_the_fake_refuses_what_wechat_refuses(
+    client: WeChatClient, fake: FakeWeChat, template_id: str, page, data, errcode: int
+) -> None:
+    fake.add_template(TEMPLATE)
+    fake.user_subscribes("demo-openid-strict", {TEMPLATE: "accept"})
+    with pytest.raises(WeChatError) as exc_info:
+        await client.send_subscribe_message(
+            openid="demo-openid-strict", template_id=template_id, data=data, page=page
+        )
+    assert exc_info.value.errcode == errcode
+    assert fake.credits("demo-openid-strict", TEMPLATE) == 1
 
 
 # -- fake controls over HTTP ----------------------------------------------------------------

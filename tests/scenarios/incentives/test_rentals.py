@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from credit.calendar_dates import today
 from credit.models import SubjectOperator
+from infra.models import OutboxMessage
 from qr import credit_code
 from qr.offline_verifier import parse
 from scenarios.incentives.models import Redemption
@@ -77,3 +78,26 @@ async def test_rentals_are_for_operators_and_rental_policies_only(client, login,
     token = (await code_of(client, operator, subject_uscc=enterprise.uscc))["token"]
     assert credit_code.signer_for(settings).open(parse(token)).policies == ("pk-factory",)
     assert await SubjectOperator.exists(subject_id=enterprise.id)
+
+
+async def test_the_provider_s_decision_tells_the_applicant(client, login):
+    operator, operator_id, enterprise = await operator_of_enterprise(client, login)
+    park_staff, _ = await staff_of(client, login, PARK)
+    body = {"policy_id": "pk-factory", "subject_uscc": enterprise.uscc}
+    first = (await client.post("/api/v1/rentals", headers=operator, json=body)).json()
+    assert await OutboxMessage.filter(user_id=operator_id).count() == 0  # their own step
+    confirmed = await client.post(
+        f"/api/v1/rentals/{first['id']}/decision", headers=park_staff, json={"decision": "confirm"}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    second = (await client.post("/api/v1/rentals", headers=operator, json=body)).json()
+    declined = await client.post(
+        f"/api/v1/rentals/{second['id']}/decision", headers=park_staff,
+        json={"decision": "decline", "note": "本月厂房已满"},
+    )  # fmt: skip
+    assert declined.status_code == 200
+    told = await OutboxMessage.filter(user_id=operator_id).order_by("id")
+    assert [m.data["phrase2"] for m in told] == ["已确认", "未通过"]
+    assert {m.template_key for m in told} == {"rental_decision"}
+    assert told[1].content == "本月厂房已满"
+    assert told[0].page == f"pages/rentals/detail?id={first['id']}"

@@ -3,6 +3,7 @@ and content security of the text."""
 
 from __future__ import annotations
 
+from infra.models import OutboxMessage
 from scenarios.merchants.models import Complaint
 from scenarios.merchants.rules import default_rules
 from tests.helpers import bound_citizen
@@ -172,3 +173,29 @@ async def test_a_reply_that_passes_is_shown_to_the_complainant(client, login):
         f"/api/v1/complaints/{complaint_id}/reply", headers=other, json={"reply": "不是我们"}
     )
     assert foreign.status_code == 404
+
+
+async def test_the_outcome_tells_the_complainant_and_the_operator(client, login):
+    operator, merchant = await active_merchant(client, login)
+    operator_id = (await client.get("/api/v1/me", headers=operator)).json()["id"]
+    citizen, citizen_id, *_ = await bound_citizen(client, login)
+    made = await client.post(
+        f"/api/v1/merchant-codes/{merchant['code']}/complaints",
+        headers=citizen,
+        json={"content": "菜品与图片严重不符"},
+    )
+    assert made.status_code == 201
+    assert await OutboxMessage.filter(user_id=citizen_id).count() == 0  # their own step
+    staff = await login("demo-reviewer")
+    dismissed = await client.post(
+        f"/api/v1/admin/complaints/{made.json()['id']}/decision",
+        headers=staff,
+        json={"decision": "dismiss", "note": "经核实菜品与图片一致"},
+    )
+    assert dismissed.status_code == 200, dismissed.text
+    [to_citizen] = await OutboxMessage.filter(user_id=citizen_id)
+    to_operator = await OutboxMessage.filter(user_id=operator_id).order_by("-id").first()
+    for told in (to_citizen, to_operator):
+        assert told.template_key == "complaint_outcome" and told.data["phrase2"] == "不成立"
+        assert told.content == "经核实菜品与图片一致"
+    assert to_citizen.title.startswith("您对") and to_operator.title.endswith("不成立")

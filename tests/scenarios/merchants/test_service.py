@@ -4,7 +4,7 @@ and review, the operator role, and the integrity commitment."""
 from __future__ import annotations
 
 from credit.models import OperatorBasis, Subject, SubjectOperator
-from infra.models import User
+from infra.models import OutboxMessage, User
 from scenarios.merchants.models import Merchant
 from scenarios.merchants.rules import default_rules
 from tests.helpers import bound_citizen, make_enterprise, represented_enterprise, unique_code
@@ -161,3 +161,23 @@ async def test_operator_role_reaches_live_sessions(client, login):
     assert (await client.get("/api/v1/merchants", headers=operator)).json()["items"][0][
         "id"
     ] == merchant["id"]
+
+
+async def test_staff_decisions_tell_the_operator_registering_does_not(client, login):
+    operator, merchant = await active_merchant(client, login)
+    operator_id = (await client.get("/api/v1/me", headers=operator)).json()["id"]
+    [approved] = await OutboxMessage.filter(user_id=operator_id).order_by("id")
+    assert approved.template_key == "merchant_status" and approved.data["phrase2"] == "已通过"
+    assert approved.page == f"pages/merchants/detail?id={merchant['id']}"
+    assert approved.title == f"商户“{merchant['name']}”正常亮码"
+    admin = await login("demo-admin")
+    suspended = await client.post(
+        f"/api/v1/admin/merchants/{merchant['id']}/decision",
+        headers=admin,
+        json={"decision": "suspend", "note": "消费者投诉较多，暂停整改"},
+    )
+    assert suspended.status_code == 200
+    latest = await OutboxMessage.filter(user_id=operator_id).order_by("-id").first()
+    assert latest.data["phrase2"] == "已暂停" and latest.content == "消费者投诉较多，暂停整改"
+    inbox = (await client.get("/api/v1/me/messages", headers=operator)).json()
+    assert inbox["unread"] == 2
