@@ -56,6 +56,9 @@ ENV_VARS = {
     "PLATE_FONT_PATH": "plate_font_path",
     "WECHAT_PUSH_TOKEN": "wechat_push_token",
     "WECHAT_PUSH_AES_KEY": "wechat_push_aes_key",
+    "LOG_FORMAT": "log_format",
+    "METRICS_TOKEN": "metrics_token",
+    "METRICS_DIR": "metrics_dir",
 }
 
 
@@ -100,6 +103,12 @@ class Settings(BaseModel):
     code_key_source: str = "env"
     session_ttl_seconds: int = Field(604800, gt=0)
     access_log: bool = False
+    # "json" (one object per line, for log collectors) or "text"; default: json in production
+    log_format: Literal["json", "text"] | None = None
+    # GET /metrics answers requests from this host, or with `Authorization: Bearer <token>`
+    metrics_token: str | None = None
+    # where the workers' metric files live while the service runs (prometheus multiprocess)
+    metrics_dir: str = "var/metrics"
     upload_dir: str = "var/uploads"
     upload_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
     # CJK font for printed plates; empty: the first candidate of config/merchants.toml found.
@@ -143,6 +152,10 @@ class Settings(BaseModel):
     @property
     def production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "text"]:
+        return self.log_format or ("json" if self.production else "text")
 
     @property
     def uses_builtin_wechat(self) -> bool:

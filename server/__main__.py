@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from infra.observability import configure_logging, prepare_multiprocess
 from infra.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     fake.add_argument("--port", type=int, default=9100)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for name in ("sanic.root", "sanic.error", "sanic.access", "sanic.server"):
-        logging.getLogger(name).propagate = False  # Sanic prints its own lines once
 
     if args.command == "fake-wechat":
         from infra.wechat.fake import main as fake_main
@@ -51,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
+    configure_logging(settings.resolved_log_format)
     if args.command in (None, "serve"):
         return serve(settings)
     if args.command == "migrate":
@@ -135,7 +135,13 @@ def serve(settings: Settings) -> int:
         asyncio.run(_with_runtime(settings, _seed))
     else:
         asyncio.run(_migrate(settings))
-    loader = AppLoader(factory=partial(create_app, settings, migrate_on_start=False))
+    if settings.workers > 1:  # the workers' metrics, added up by whichever one is scraped
+        prepare_multiprocess(settings.path(settings.metrics_dir))
+    loader = AppLoader(
+        factory=partial(
+            create_app, settings, migrate_on_start=False, log_format=settings.resolved_log_format
+        )
+    )
     app = loader.load()
     app.prepare(
         host=settings.host,

@@ -23,6 +23,7 @@ from credit.applications.service import notify_overdue_repairs
 from credit.workdays import warn_of_estimated_years
 from infra import audit, notifications
 from infra.errors import ApiError
+from infra.observability import DEPENDENCY_ERRORS, LogFormat, configure_logging
 from infra.runtime import Runtime, start_runtime, stop_runtime
 from infra.settings import Settings, load_settings
 from miniprogram_api import (
@@ -38,6 +39,7 @@ from miniprogram_api import (
     uploads,
 )
 from miniprogram_api.common import json_body
+from server import observability
 from server.drainer import run_drainer_process
 from server.schema import SCHEMA
 
@@ -64,12 +66,16 @@ def create_app(
     runtime: Runtime | None = None,
     *,
     migrate_on_start: bool = True,
+    log_format: LogFormat | None = None,
 ) -> Sanic:
     """`runtime` lets a caller that already holds one (tests, tools) share it with the app;
-    otherwise each worker starts its own at server start and stops it at server stop."""
+    otherwise each worker starts its own at server start and stops it at server stop.
+    `log_format`: a served process's logging (tests keep pytest's)."""
     settings = settings or (runtime.settings if runtime else load_settings())
     number = next(_app_numbers)
     app = Sanic("credit_alxa" if number == 0 else f"credit_alxa_{number}")
+    if log_format is not None:  # after Sanic's own logging set-up, which it replaces
+        configure_logging(log_format)
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.ACCESS_LOG = settings.access_log
     app.config.REQUEST_MAX_SIZE = 20 * 1024 * 1024
@@ -106,6 +112,8 @@ def create_app(
     @app.get("/openapi.json")
     async def openapi_json(request: Request) -> HTTPResponse:
         return json_body(SpecificationBuilder().build(request.app).serialize())
+
+    observability.install(app, settings)
 
     app.error_handler.add(ApiError, _api_error)
     app.error_handler.add(SanicException, _sanic_error)
@@ -197,6 +205,7 @@ def _sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
 
 def _dependency_down(request: Request, exc: Exception) -> HTTPResponse:
     """The cache or the database did not answer: the client may retry, it is not a bug."""
+    DEPENDENCY_ERRORS.labels("database" if isinstance(exc, DBConnectionError) else "redis").inc()
     log.error("dependency unavailable on %s %s: %s", request.method, request.path, exc)
     body = {"error": {"code": "SERVICE_UNAVAILABLE", "message": "服务暂时不可用，请稍后再试"}}
     response = json_body(body, 503)

@@ -96,6 +96,7 @@ def settings(
         "BLIND_INDEX_KEY": _key(),
         "KEY_FILE": str(var / "keys.json"),
         "DEMO": "true",
+        "METRICS_TOKEN": _key(),
     }
     loaded = load_settings(env)
     # The suite logs in many users from one address; rate-limit tests tighten these on purpose.

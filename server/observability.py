@@ -1,0 +1,64 @@
+"""The service's operations wiring (issue 12 item 9): a request id on every request, its log lines
+and its response; request metrics; and `GET /metrics` for Prometheus, only from this host or with
+the metrics token."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+import time
+import uuid
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse, raw
+
+from infra.errors import NotFound
+from infra.observability import METRICS_CONTENT_TYPE, REQUEST_ID, observe, render_metrics
+from infra.runtime import Runtime
+from infra.settings import Settings
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A caller's own id (a gateway's) is kept when it is plainly an id; anything else is replaced.
+_CALLER_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+
+
+def install(app: Sanic, settings: Settings) -> None:
+    app.on_request(_begin, priority=1000)
+    app.on_response(_end, priority=-1000)
+
+    async def metrics(request: Request) -> HTTPResponse:
+        if not _may_scrape(request, settings):
+            raise NotFound("请求的地址不存在")
+        rt: Runtime = request.app.ctx.runtime
+        return raw(await render_metrics(rt.redis, rt.keys), content_type=METRICS_CONTENT_TYPE)
+
+    app.add_route(metrics, "/metrics", methods=["GET"], name="metrics")
+
+
+async def _begin(request: Request) -> None:
+    request.ctx.started = time.perf_counter()
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    REQUEST_ID.set(given if _CALLER_ID.match(given) else uuid.uuid4().hex)
+
+
+async def _end(request: Request, response: HTTPResponse) -> None:
+    response.headers[REQUEST_ID_HEADER] = REQUEST_ID.get()
+    started = getattr(request.ctx, "started", None)
+    if started is not None:
+        route = request.route.path if request.route else "unmatched"
+        observe(request.method, route, response.status, time.perf_counter() - started)
+
+
+def _may_scrape(request: Request, settings: Settings) -> bool:
+    """From this host (the socket's peer, never a forwarded header), or with the token."""
+    token = settings.metrics_token
+    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if token and given and hmac.compare_digest(given.encode(), token.encode()):
+        return True
+    try:
+        return ipaddress.ip_address(
+            request.conn_info.client_ip if request.conn_info else ""
+        ).is_loopback
+    except ValueError:
+        return False
