@@ -11,6 +11,7 @@ USAGE = """usage: python -m bench <benchmark> [options]
 benchmarks:
   http     HTTP throughput and latency of the service against a bare Sanic ceiling
   import   speed of importing league platform files
+  peak     a peak morning's mixed load, with Redis and a worker killed part-way
 
 `python -m bench <benchmark> --help` shows the options of one benchmark."""
 
@@ -29,9 +30,16 @@ def _import_main() -> Callable[..., int]:
     return main
 
 
+def _peak_main() -> Callable[..., int]:
+    from bench.peak_bench import main
+
+    return main
+
+
 BENCHMARKS: dict[str, Callable[[], Callable[..., int]]] = {
     "http": _http_main,
     "import": _import_main,
+    "peak": _peak_main,
 }
 
 
