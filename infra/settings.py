@@ -53,6 +53,9 @@ ENV_VARS = {
     "ACCESS_LOG": "access_log",
     "UPLOAD_DIR": "upload_dir",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
+    "UPLOAD_MAX_PIXELS": "upload_max_pixels",
+    "UPLOAD_CONCURRENCY": "upload_concurrency",
+    "UPLOAD_QUEUE_SECONDS": "upload_queue_seconds",
     "PLATE_FONT_PATH": "plate_font_path",
     "WECHAT_PUSH_TOKEN": "wechat_push_token",
     "WECHAT_PUSH_AES_KEY": "wechat_push_aes_key",
@@ -111,6 +114,11 @@ class Settings(BaseModel):
     metrics_dir: str = "var/metrics"
     upload_dir: str = "var/uploads"
     upload_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    # Images are refused by their declared size before any pixel is decoded; decoding runs in a
+    # pool of this many threads per worker, and a request waits at most so long for a place.
+    upload_max_pixels: int = Field(16_000_000, gt=0)
+    upload_concurrency: int = Field(2, ge=1, le=16)
+    upload_queue_seconds: float = Field(10.0, gt=0)
     # CJK font for printed plates; empty: the first candidate of config/merchants.toml found.
     plate_font_path: str = ""
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)

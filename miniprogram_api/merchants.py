@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, html, raw
+from sanic.response import HTTPResponse, raw
 from sanic_ext import openapi
 
 from infra.errors import NotFound
@@ -22,7 +22,7 @@ from miniprogram_api.common import (
     runtime,
 )
 from scenarios.merchants import complaints, public, service, street_index
-from scenarios.merchants.h5 import render_not_found
+from scenarios.merchants.h5 import content_security_policy, render_not_found
 
 bp = Blueprint("merchants", url_prefix="/api/v1")
 h5 = Blueprint("merchant_h5")
@@ -277,5 +277,11 @@ async def merchant_page(request: Request, code: str) -> HTTPResponse:
             runtime(request), code, "html", channel="h5", client=lambda: client_ip(request)
         )
     except NotFound:
-        return html(render_not_found(code), status=404)
-    return raw(page, content_type="text/html; charset=utf-8", headers=H5_HEADERS)
+        missing = render_not_found(code).encode()
+        return _h5_response(missing, status=404)
+    return _h5_response(page)
+
+
+def _h5_response(page: bytes, status: int = 200) -> HTTPResponse:
+    headers = H5_HEADERS | {"Content-Security-Policy": content_security_policy(page)}
+    return raw(page, status=status, content_type="text/html; charset=utf-8", headers=headers)

@@ -15,7 +15,7 @@ bp = Blueprint("uploads", url_prefix="/api/v1")
 
 @bp.post("/uploads")
 @openapi.definition(
-    summary="上传附件（仅图片与 PDF，按内容识别，图片去除 EXIF）",
+    summary="上传附件（仅图片与 PDF，按内容识别，图片去除 EXIF，含脚本或嵌入文件的 PDF 拒收）",
     tag="applications",
     secured=BEARER,
 )
@@ -38,5 +38,11 @@ async def read_upload(request: Request, upload_id: str) -> HTTPResponse:
     return raw(
         content,
         content_type=stored.content_type,
-        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+        headers={
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": uploads.content_disposition(stored),
+            # Opened in a tab all the same, a file runs nothing and loads nothing.
+            "Content-Security-Policy": "default-src 'none'; sandbox; frame-ancestors 'none'",
+        },
     )

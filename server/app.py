@@ -39,7 +39,7 @@ from miniprogram_api import (
     uploads,
 )
 from miniprogram_api.common import json_body
-from server import observability
+from server import http_hygiene, observability
 from server.drainer import run_drainer_process
 from server.schema import SCHEMA
 
@@ -80,8 +80,8 @@ def create_app(
     app.config.ACCESS_LOG = settings.access_log
     app.config.REQUEST_MAX_SIZE = 20 * 1024 * 1024
     app.config.OAS_URL_PREFIX = "/docs"
-    app.config.OAS_UI_DEFAULT = "swagger"
     app.config.CORS = False
+    http_hygiene.install(app, settings)  # headers, self-hosted /docs (not in production), log
     app.ext.openapi.describe(
         "信用阿拉善 API",
         version="1",
@@ -109,9 +109,11 @@ def create_app(
     ):
         app.blueprint(blueprint)
 
-    @app.get("/openapi.json")
-    async def openapi_json(request: Request) -> HTTPResponse:
-        return json_body(SpecificationBuilder().build(request.app).serialize())
+    if not settings.production:
+
+        @app.get("/openapi.json")
+        async def openapi_json(request: Request) -> HTTPResponse:
+            return json_body(SpecificationBuilder().build(request.app).serialize())
 
     observability.install(app, settings)
 
@@ -200,6 +202,8 @@ def _sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
     code, message = _SANIC_ERRORS.get(status, ("ERROR", "请求无法处理"))
     response = json_body({"error": {"code": code, "message": message}}, status)
     response.headers.update(getattr(exc, "headers", None) or {})
+    if status == 405 and "allow" not in response.headers:
+        response.headers["Allow"] = http_hygiene.allowed_methods(request)
     return response
 
 

@@ -1,9 +1,16 @@
 """The mobile H5 page of a plate (`/m/{code}`): one small HTML document with inline CSS and no
 external assets, for a 375-pixel-wide phone on a weak signal. The level and its colour come first.
-Everything from the database is escaped."""
+Everything from the database is escaped.
+
+The page has no script and one `<style>` element (no `style=` attributes), so its
+Content-Security-Policy allows exactly that stylesheet by its SHA-256 and nothing else
+(`content_security_policy`)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from html import escape
 from typing import Any
 
@@ -43,11 +50,30 @@ footer{text-align:center;color:#999;font-size:12px;padding:0 10px 24px}
 """
 
 
-def _page(title: str, body: str) -> str:
+_COLOUR = re.compile(r"#[0-9A-Fa-f]{3,8}")
+_UNKNOWN_COLOUR = "#888"
+
+
+def _page(title: str, body: str, level_colour: str) -> str:
+    colour = level_colour if _COLOUR.fullmatch(level_colour) else _UNKNOWN_COLOUR
     return (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>{body}</body></html>"
+        f"<title>{escape(title)}</title><style>{_STYLE}.level{{background:{colour}}}</style>"
+        f"</head><body>{body}</body></html>"
+    )
+
+
+def content_security_policy(page: bytes) -> str:
+    """The policy of a page rendered here: its own stylesheet (by hash) and nothing else: no
+    script, no frame around it, no form, no other origin. The hash is taken from the page, so a
+    page cached before a colour changed in config still gets the policy that fits it."""
+    start = page.find(b"<style>") + len(b"<style>")
+    end = page.find(b"</style>", start)
+    digest = base64.b64encode(hashlib.sha256(page[start:end]).digest()).decode()
+    return (
+        f"default-src 'none'; style-src 'sha256-{digest}'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
     )
 
 
@@ -60,8 +86,7 @@ def render_page(view: dict[str, Any]) -> str:
     negatives = [r for r in view["records"] if r["type"] in NEGATIVE_TYPES]
     others = len(view["records"]) - len(negatives)
     parts = [
-        f'<section class="level" id="level" data-grade="{escape(level["grade"])}" '
-        f'style="background:{escape(level["colour"])}">'
+        f'<section class="level" id="level" data-grade="{escape(level["grade"])}">'
         f'<div class="grade">{escape(level["grade"])}</div>'
         f'<div class="label">信用等级：{escape(level["label"])}</div>'
         f'<div class="score">信用分 {int(level["score"])}</div></section>'
@@ -113,7 +138,7 @@ def render_page(view: dict[str, Any]) -> str:
             f"（商户码 {escape(view['code'] or '')}）<br>"
             f"信息更新于 {escape(view['as_of'][:16])}</footer>"
         )
-    return _page(f"{merchant['name']} - 商户信用", "".join(parts))
+    return _page(f"{merchant['name']} - 商户信用", "".join(parts), str(level["colour"]))
 
 
 def _objection_line(objection: dict[str, Any] | None) -> str:
@@ -126,10 +151,10 @@ def _objection_line(objection: dict[str, Any] | None) -> str:
 
 def render_not_found(code: str) -> str:
     body = (
-        '<section class="level" style="background:#888"><div class="grade">?</div>'
+        '<section class="level"><div class="grade">?</div>'
         '<div class="label">未找到该商户码</div></section>'
         '<section class="card"><h1>无法识别的商户码</h1>'
         f'<div class="muted">编码 {escape(code[:40])} 不是有效的信用阿拉善商户码。'
         "请确认二维码来自商户店内张贴的“一店一码”信用牌，或联系当地信用办。</div></section>"
     )
-    return _page("未找到商户码", body)
+    return _page("未找到商户码", body, _UNKNOWN_COLOUR)

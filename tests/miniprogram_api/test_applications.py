@@ -14,11 +14,12 @@ from credit.models import Record
 from credit.workdays import default_calendar
 from infra.models import OutboxMessage
 from tests.helpers import bound_citizen, make_record, unique_code
+from tests.miniprogram_api.test_uploads import pdf as _one_page_pdf
 
 MSG_SEC_CHECK = "/wxa/msg_sec_check"
 
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = _one_page_pdf()
 
 
 async def upload(client, headers) -> int:

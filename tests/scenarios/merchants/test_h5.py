@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +39,7 @@ def served_demo(tmp_path_factory):  # type: ignore[no-untyped-def]
         "KEY_FILE": str(var / "keys.json"),
         "UPLOAD_DIR": str(var / "uploads"),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "ACCESS_LOG": "true",
     }
     for name in ("REDIS_URL", "WECHAT_API_BASE", "APP_ENV", "FIELD_KEYS", "BLIND_INDEX_KEY"):
         env.pop(name, None)
@@ -45,8 +47,9 @@ def served_demo(tmp_path_factory):  # type: ignore[no-untyped-def]
         [sys.executable, "-m", "server", "serve"],
         cwd=PROJECT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=(var / "stdout.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the drainer and workers go with it
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -59,10 +62,16 @@ def served_demo(tmp_path_factory):  # type: ignore[no-untyped-def]
                 time.sleep(0.3)
         else:
             pytest.fail("the service did not start within 60 s")
-        yield base
+        yield base, var / "stdout.log"
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            # `serve` on SIGTERM has been seen to leave its audit drainer process spinning:
+            # end the whole group rather than leave it behind for the next tests.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 def _chromium() -> str | None:
@@ -77,7 +86,8 @@ def test_h5_page_in_headless_chromium_at_375x812(served_demo, tmp_path):  # type
     chromium = _chromium()
     if chromium is None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    url = f"{served_demo}/m/DemoTuoling01"
+    served, _log = served_demo
+    url = f"{served}/m/DemoTuoling01"
     common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
               "--window-size=375,812", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
     shot = tmp_path / "plate.png"
@@ -91,7 +101,7 @@ def test_h5_page_in_headless_chromium_at_375x812(served_demo, tmp_path):  # type
     assert 'id="level" data-grade="' in dom and "信用等级" in dom
     image = Image.open(shot).convert("RGB")
     assert image.size == (375, 812)
-    with urllib.request.urlopen(f"{served_demo}/api/v1/merchant-codes/DemoTuoling01") as answer:
+    with urllib.request.urlopen(f"{served}/api/v1/merchant-codes/DemoTuoling01") as answer:
         import json
 
         colour = json.load(answer)["level"]["colour"]
