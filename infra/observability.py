@@ -118,6 +118,18 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class _TextFormatter(logging.Formatter):
+    """Text lines; an access-log record (Sanic puts the request in extras, its message is
+    empty) gets its client, request line, status and size appended, as Sanic's own format has."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        if hasattr(record, "request") and hasattr(record, "status"):
+            extras = (getattr(record, name, "") for name in ("host", "request", "status", "byte"))
+            line = f"{line} {' '.join(str(value) for value in extras)}"
+        return line
+
+
 def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
     """One handler on the root logger, JSON (production) or text, each line with its request
     id; Sanic's loggers write through it instead of their own handlers."""
@@ -131,7 +143,7 @@ def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )
     else:
-        formatter = logging.Formatter(
+        formatter = _TextFormatter(
             "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
         )
     handler.setFormatter(formatter)
