@@ -54,6 +54,7 @@ ENV_VARS = {
     "UPLOAD_DIR": "upload_dir",
     "UPLOAD_MAX_BYTES": "upload_max_bytes",
     "PLATE_FONT_PATH": "plate_font_path",
+    "PROXIES_COUNT": "proxies_count",
 }
 
 
@@ -103,6 +104,9 @@ class Settings(BaseModel):
     # CJK font for printed plates; empty: the first candidate of config/merchants.toml found.
     plate_font_path: str = ""
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    # Reverse proxies in front of the service that append to X-Forwarded-For: the client address
+    # is the entry that many from the right. 0: the socket's peer, and no header is believed.
+    proxies_count: int = Field(0, ge=0, le=10)
     # Filled by resolve_keys(): where the key material came from ("env" or "generated").
     key_source: str = "env"
 

@@ -73,6 +73,12 @@ def create_app(
     app.config.OAS_URL_PREFIX = "/docs"
     app.config.OAS_UI_DEFAULT = "swagger"
     app.config.CORS = False
+    # The client address (miniprogram_api.common.client_ip): X-Forwarded-For only as far as our
+    # own proxies wrote it; no other header (a SANIC_REAL_IP_HEADER or a Forwarded secret from the
+    # environment) is believed.
+    app.config.PROXIES_COUNT = settings.proxies_count
+    app.config.REAL_IP_HEADER = None
+    app.config.FORWARDED_SECRET = None
     app.ext.openapi.describe(
         "信用阿拉善 API",
         version="1",
