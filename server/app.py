@@ -18,6 +18,7 @@ from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from tortoise.exceptions import DBConnectionError
 
+from credit.person_names import seal_stored_names
 from credit.workdays import warn_of_estimated_years
 from infra import audit, notifications
 from infra.errors import ApiError
@@ -141,6 +142,9 @@ async def _start(app: Sanic, _loop: Any = None) -> None:
             app.ctx.settings, SCHEMA, apply_migrations=app.ctx.migrate_on_start
         )
     rt: Runtime = app.ctx.runtime
+    sealed = await seal_stored_names(rt.cipher)  # rows from before migration 0013
+    if sealed:
+        log.info("encrypted %d persons' names stored in plain before", sealed)
     app.ctx.stop_background = asyncio.Event()
     app.ctx.background = [
         asyncio.create_task(notifications.run_outbox(rt.wechat, app.ctx.stop_background)),
