@@ -83,7 +83,8 @@ async def test_no_persons_name_or_id_number_in_the_database_redis_or_logs(
     assert public.status_code == 200 and public.json()["subject"]["name"] == enterprise.name
     found = await client.get("/api/v1/subjects", params={"q": enterprise.name})
     assert [s["uscc"] for s in found.json()["items"]] == [enterprise.uscc]
-    needles = [name.encode(), id_number.encode(), "其其格".encode(), "巴特尔".encode()]
+    # and two demo persons (not the demo citizen 巴特尔: a sample business is 木巴特尔小吃店)
+    needles = [name.encode(), id_number.encode(), "其其格".encode(), "王建国".encode()]
     blobs = await _database_blobs(settings)
     assert any(enterprise.name.encode() in blob for blob in blobs)  # the dump can see names
     for blob in blobs:
