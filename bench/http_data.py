@@ -24,6 +24,8 @@ from bench.harness.project import (
     FieldCipher,
     add_months,
     identity_consent,
+    seal_legal_representative,
+    seal_person_name,
     today,
 )
 
@@ -75,7 +77,7 @@ RECORD_WEIGHT = {"person": 1.0, "enterprise": 3.0, "individual_business": 2.0}
 SUBJECT_COLUMNS = (
     "id", "kind", "name", "natural_key", "uscc", "uscc_check_ok", "registration_no",
     "id_number_enc", "id_number_index", "legal_representative", "legal_representative_id_enc",
-    "region", "created_at", "updated_at",
+    "region", "created_at", "updated_at", "name_enc", "legal_representative_enc",
 )  # fmt: skip
 RECORD_COLUMNS = (
     "id", "subject_id", "record_class", "type", "title", "severity", "decided_on",
@@ -191,9 +193,11 @@ def subject_rows(plan: DataPlan, cipher: FieldCipher, now: datetime) -> list[tup
     for subject_id in range(1, plan.persons + 1):
         id_number = next(ids)
         index = cipher.blind_index(id_number, ID_NUMBER_FIELD)
+        masked, name_enc = seal_person_name(cipher, _person_name(rng))
         rows.append((
-            subject_id, "person", _person_name(rng), f"id:{index}", None, True, None,
+            subject_id, "person", masked, f"id:{index}", None, True, None,
             cipher.encrypt(id_number, ID_NUMBER_FIELD), index, None, None, id_number[:6], now, now,
+            name_enc, None,
         ))  # fmt: skip
     for subject_id in range(plan.persons + 1, plan.subjects + 1):
         kind = plan.kind_of(subject_id)
@@ -203,17 +207,19 @@ def subject_rows(plan: DataPlan, cipher: FieldCipher, now: datetime) -> list[tup
         if kind == "enterprise":
             name = f"阿拉善{place}{trade}{rng.choice(FORMS)}"
             code: str | None = make_uscc("91", region, subject_id)
-            legal = _person_name(rng)
+            legal: tuple[str | None, str | None] = seal_legal_representative(
+                cipher, _person_name(rng)
+            )
         else:
             name = f"阿拉善{place}{_person_name(rng)}{trade}店"
             code = make_uscc("92", region, subject_id) if rng.random() < 0.8 else None
-            legal = None
+            legal = (None, None)
             if code is None:
                 registration_no = f"{region}600{subject_id:09d}"
         natural_key = f"uscc:{code}" if code else f"reg:{registration_no}"
         rows.append((
             subject_id, kind, name, natural_key, code, True, registration_no,
-            None, None, legal, None, region, now, now,
+            None, None, legal[0], None, region, now, now, None, legal[1],
         ))  # fmt: skip
     return rows
 

@@ -35,6 +35,7 @@ from credit.models import (
     Subject,
     SubjectKind,
 )
+from credit.person_names import ERASED_NAME, seal_person_name
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
 from infra.cache import invalidate_subjects
@@ -370,9 +371,11 @@ async def _bind(
         async with in_transaction():
             subject = await Subject.get_or_none(id_number_index=index)
             if subject is None:
+                masked_name, name_enc = seal_person_name(rt.cipher, name)
                 subject = await Subject.create(
                     kind=SubjectKind.PERSON,
-                    name=name,
+                    name=masked_name,
+                    name_enc=name_enc,
                     natural_key=f"id:{index}",
                     id_number_enc=rt.cipher.encrypt(id_number, ID_NUMBER_FIELD),
                     id_number_index=index,
@@ -395,9 +398,8 @@ async def _bind(
     return subject
 
 
-# What an erased person subject is called: it stays (incentive redemptions and the audit log
-# refer to it) but holds nothing about the person any more.
-ERASED_NAME = "已解除绑定"
+# An erased person subject stays (incentive redemptions and the audit log refer to it) but holds
+# nothing about the person any more: its name is credit.person_names.ERASED_NAME.
 
 
 async def withdraw_identity(rt: Runtime, session: Session, *, channel: str) -> dict[str, Any]:
@@ -456,6 +458,7 @@ async def _erase_person_unless_platform_data(subject_id: int) -> bool:
         return False
     await Subject.filter(id=subject_id, kind=SubjectKind.PERSON).update(
         name=ERASED_NAME,
+        name_enc=None,
         natural_key=f"erased:{subject_id}",
         id_number_enc=None,
         id_number_index=None,

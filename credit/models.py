@@ -64,12 +64,19 @@ class RecordSource(StrEnum):
 
 # The associated data of a subject's encrypted ID number (infra.security.crypto.FieldCipher).
 ID_NUMBER_FIELD = "subject.id_number"
+# ... of a natural person's name and of an organisation's legal representative's name
+# (credit/person_names.py).
+PERSON_NAME_FIELD = "subject.name"
+LEGAL_REP_NAME_FIELD = "subject.legal_representative"
 
 
 class Subject(Model):
     id = fields.BigIntField(primary_key=True)
     kind = fields.CharEnumField(SubjectKind, max_length=24)
+    # An organisation's name as registered (public). A natural person's: only the masked form
+    # every response shows (乌*); the name itself is in name_enc (credit/person_names.py).
     name = fields.CharField(max_length=200, db_index=True)
+    name_enc = fields.TextField(null=True)
     # "uscc:…", "reg:…" (individual business without a USCC) or "id:<blind index>" (person)
     natural_key = fields.CharField(max_length=64, unique=True)
     uscc = fields.CharField(max_length=18, null=True, db_index=True)
@@ -77,7 +84,9 @@ class Subject(Model):
     registration_no = fields.CharField(max_length=30, null=True)
     id_number_enc = fields.TextField(null=True)
     id_number_index = fields.CharField(max_length=40, null=True, unique=True)
+    # Masked (其**); the name itself is in legal_representative_enc.
     legal_representative = fields.CharField(max_length=100, null=True)
+    legal_representative_enc = fields.TextField(null=True)
     # 法定代表人证件类型 (empty: the resident identity card); the number is the representative's,
     # never the key of a person subject.
     legal_representative_id_type = fields.CharField(max_length=40, null=True)

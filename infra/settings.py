@@ -62,6 +62,7 @@ ENV_VARS = {
     "LOG_FORMAT": "log_format",
     "METRICS_TOKEN": "metrics_token",
     "METRICS_DIR": "metrics_dir",
+    "PROXIES_COUNT": "proxies_count",
 }
 
 
@@ -127,6 +128,9 @@ class Settings(BaseModel):
     wechat_push_token: str | None = None
     wechat_push_aes_key: str | None = None
     push_key_source: str = "env"
+    # Reverse proxies in front of the service that append to X-Forwarded-For: the client address
+    # is the entry that many from the right. 0: the socket's peer, and no header is believed.
+    proxies_count: int = Field(0, ge=0, le=10)
     # Filled by resolve_keys(): where the key material came from ("env" or "generated").
     key_source: str = "env"
 

@@ -13,7 +13,14 @@ from sanic_ext import openapi
 from credit.applications import service
 from credit.applications.models import ApplicationKind
 from credit.applications.rules import default_rules
-from miniprogram_api.common import BEARER, json_body, parse_body, require_session, runtime
+from miniprogram_api.common import (
+    BEARER,
+    json_body,
+    limit_per_client,
+    parse_body,
+    require_session,
+    runtime,
+)
 
 bp = Blueprint("applications", url_prefix="/api/v1")
 
@@ -69,6 +76,7 @@ class ObjectionBody(BaseModel):
 )
 async def submit_registration(request: Request) -> HTTPResponse:
     session = await require_session(request)
+    await limit_per_client(request, session, "registration")
     body = parse_body(request, RegistrationBody)
     receipt = await service.submit_registration(
         runtime(request),
@@ -116,6 +124,7 @@ async def repair_commitment(request: Request) -> HTTPResponse:
 )
 async def submit_repair(request: Request) -> HTTPResponse:
     session = await require_session(request)
+    await limit_per_client(request, session, "repair")
     body = parse_body(request, RepairBody)
     receipt = await service.submit_repair(
         runtime(request),
@@ -138,6 +147,7 @@ async def submit_repair(request: Request) -> HTTPResponse:
 )
 async def submit_objection(request: Request) -> HTTPResponse:
     session = await require_session(request)
+    await limit_per_client(request, session, "objection")
     body = parse_body(request, ObjectionBody)
     receipt = await service.submit_objection(
         runtime(request),

@@ -14,6 +14,7 @@ from sanic.response import HTTPResponse, raw
 from infra.errors import ApiError, BadRequest, Forbidden, Invalid, Unauthorized
 from infra.params import CONTROL_CHARACTER_MESSAGE, MAX_BIGINT, has_control_characters
 from infra.runtime import Runtime
+from infra.security import ratelimit
 from infra.security.sessions import Session, load_session
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -75,7 +76,19 @@ def channel(request: Request) -> str:
 
 
 def client_ip(request: Request) -> str:
+    """The client's address: the socket's peer, or behind PROXIES_COUNT trusted proxies the
+    X-Forwarded-For entry the outermost of them wrote (Sanic's `remote_addr`, configured by the
+    app factory). Never a header the client could have chosen."""
     return request.remote_addr or request.ip or "unknown"
+
+
+async def limit_per_client(request: Request, session: Session, bucket: str) -> None:
+    """429 with Retry-After once the caller, or their address, is past `bucket`'s limits
+    ([rate_limits] <bucket> and <bucket>_address)."""
+    rt = runtime(request)
+    await ratelimit.enforce_per_client(
+        rt.redis, rt.keys, bucket, session.user_id, client_ip(request), rt.settings.rate_limits
+    )
 
 
 # What a JSON body may be: the largest (an offline sync of a day's redemptions) is far smaller.

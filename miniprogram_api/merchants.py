@@ -17,6 +17,7 @@ from miniprogram_api.common import (
     client_ip,
     json_body,
     json_bytes,
+    limit_per_client,
     parse_body,
     require_session,
     runtime,
@@ -257,6 +258,7 @@ async def merchant_code(request: Request, code: str) -> HTTPResponse:
 )
 async def complain(request: Request, code: str) -> HTTPResponse:
     session = await require_session(request)
+    await limit_per_client(request, session, "complaint")
     body = parse_body(request, ComplaintBody)
     complaint = await complaints.submit(
         runtime(request),

@@ -8,7 +8,13 @@ from sanic_ext import openapi
 
 from infra import uploads
 from infra.errors import Invalid
-from miniprogram_api.common import BEARER, json_body, require_session, runtime
+from miniprogram_api.common import (
+    BEARER,
+    json_body,
+    limit_per_client,
+    require_session,
+    runtime,
+)
 
 bp = Blueprint("uploads", url_prefix="/api/v1")
 
@@ -21,6 +27,7 @@ bp = Blueprint("uploads", url_prefix="/api/v1")
 )
 async def upload(request: Request) -> HTTPResponse:
     session = await require_session(request)
+    await limit_per_client(request, session, "upload")
     file = request.files.get("file") if request.files else None
     if file is None:
         raise Invalid("请以 multipart 表单的 file 字段上传文件", fields={"file": "必填"})

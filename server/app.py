@@ -20,6 +20,7 @@ from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from tortoise.exceptions import DBConnectionError
 
 from credit.applications.service import notify_overdue_repairs
+from credit.person_names import seal_stored_names
 from credit.workdays import warn_of_estimated_years
 from infra import audit, notifications
 from infra.errors import ApiError
@@ -82,6 +83,12 @@ def create_app(
     app.config.OAS_URL_PREFIX = "/docs"
     app.config.CORS = False
     http_hygiene.install(app, settings)  # headers, self-hosted /docs (not in production), log
+    # The client address (miniprogram_api.common.client_ip): X-Forwarded-For only as far as our
+    # own proxies wrote it; no other header (a SANIC_REAL_IP_HEADER or a Forwarded secret from the
+    # environment) is believed.
+    app.config.PROXIES_COUNT = settings.proxies_count
+    app.config.REAL_IP_HEADER = None
+    app.config.FORWARDED_SECRET = None
     app.ext.openapi.describe(
         "信用阿拉善 API",
         version="1",
@@ -150,6 +157,9 @@ async def _start(app: Sanic, _loop: Any = None) -> None:
             app.ctx.settings, SCHEMA, apply_migrations=app.ctx.migrate_on_start
         )
     rt: Runtime = app.ctx.runtime
+    sealed = await seal_stored_names(rt.cipher)  # rows from before migration 0013
+    if sealed:
+        log.info("encrypted %d persons' names stored in plain before", sealed)
     app.ctx.stop_background = asyncio.Event()
     app.ctx.background = [
         asyncio.create_task(notifications.run_outbox(rt.wechat, app.ctx.stop_background)),

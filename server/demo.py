@@ -23,6 +23,7 @@ from credit.models import (
     Subject,
     SubjectKind,
 )
+from credit.person_names import seal_legal_representative, seal_person_name
 from infra.cache import invalidate_subjects
 from infra.models import User
 from infra.runtime import Runtime
@@ -57,13 +58,15 @@ async def seed_demo(rt: Runtime) -> None:
             touched.add(subject.id)
     citizen = await Subject.get(natural_key=_person_key(rt, DEMO_CITIZEN_ID_NUMBER))
     await _citizen_records(citizen)
+    representative, representative_enc = seal_legal_representative(rt.cipher, "其其格")
     enterprise, _ = await Subject.get_or_create(
         natural_key=f"uscc:{DEMO_ENTERPRISE[1]}",
         defaults={
             "kind": SubjectKind.ENTERPRISE,
             "name": DEMO_ENTERPRISE[0],
             "uscc": DEMO_ENTERPRISE[1],
-            "legal_representative": "其其格",
+            "legal_representative": representative,
+            "legal_representative_enc": representative_enc,
             "region": "152921",
         },
     )
@@ -72,7 +75,7 @@ async def seed_demo(rt: Runtime) -> None:
         "行政许可：食品经营许可证", date(2025, 3, 1), None, None, None,
     )  # fmt: skip
     touched.add(enterprise.id)
-    touched |= await seed_merchants(f"{DEMO_OPENID_PREFIX}merchant")
+    touched |= await seed_merchants(f"{DEMO_OPENID_PREFIX}merchant", rt.cipher)
     await seed_incentives(rt)
     await invalidate_subjects(rt.redis, rt.keys, touched)
     log.info("demo users and data are in place (codes demo-citizen, demo-merchant, ...)")
@@ -84,11 +87,13 @@ def _person_key(rt: Runtime, id_number: str) -> str:
 
 async def _person(rt: Runtime, name: str, id_number: str) -> Subject:
     index = rt.cipher.blind_index(id_number, ID_NUMBER_FIELD)
+    masked_name, name_enc = seal_person_name(rt.cipher, name)
     subject, _ = await Subject.get_or_create(
         natural_key=f"id:{index}",
         defaults={
             "kind": SubjectKind.PERSON,
-            "name": name,
+            "name": masked_name,
+            "name_enc": name_enc,
             "id_number_enc": rt.cipher.encrypt(id_number, ID_NUMBER_FIELD),
             "id_number_index": index,
             "region": id_number[:6],

@@ -141,8 +141,10 @@ async def runtime(settings: Settings, redis: Redis):  # type: ignore[no-untyped-
     from infra.runtime import start_runtime, stop_runtime
     from server.demo import seed_demo
     from server.schema import SCHEMA
+    from tests import helpers
 
     rt = await start_runtime(settings, SCHEMA)
+    helpers.CIPHER = rt.cipher
     await seed_demo(rt)
     yield rt
     await stop_runtime(rt)

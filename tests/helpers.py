@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from stdnum.cn import ric
 
 _serial = iter(range(100, 999))
+# The session runtime's field cipher (set by the runtime fixture), for rows helpers write as the
+# service would: a legal representative's name encrypted.
+CIPHER: Any = None
 
 
 def unique_code(name: str = "citizen") -> str:
@@ -94,19 +98,24 @@ async def make_enterprise(  # type: ignore[no-untyped-def]
     from stdnum.cn import uscc
 
     from credit.models import Subject
+    from credit.person_names import person_name, seal_legal_representative
 
     alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
     prefix = "91152921MA" if kind == "enterprise" else "92152921MA"
     base = prefix + "".join(secrets.choice(alphabet) for _ in range(7))
     code = base + uscc.calc_check_digit(base)
     person = await Subject.get(id=represented_by) if represented_by else None
+    representative: tuple[str | None, str | None] = (None, None)
+    if person is not None:
+        representative = seal_legal_representative(CIPHER, person_name(person, CIPHER))
     return await Subject.create(
         natural_key=f"uscc:{code}",
         kind=kind,
         name=name or f"阿拉善测试商贸有限公司{code[-4:]}",
         uscc=code,
         region="152921",
-        legal_representative=person.name if person else None,
+        legal_representative=representative[0],
+        legal_representative_enc=representative[1],
         legal_representative_id_index=person.id_number_index if person else None,
     )
 

@@ -10,6 +10,7 @@ from credit.calendar_dates import add_months, today
 from credit.identity import identity_consent
 from credit.ingest import import_file
 from credit.models import ID_NUMBER_FIELD
+from credit.person_names import seal_legal_representative, seal_person_name
 from infra.cache import Keys, make_redis
 from infra.db import close_database
 from infra.db import open_database as _open_database
@@ -83,6 +84,8 @@ __all__ = [
     "migrate",
     "open_database",
     "patch_audit",
+    "seal_legal_representative",
+    "seal_person_name",
     "service_app",
     "today",
 ]

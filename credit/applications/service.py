@@ -39,6 +39,7 @@ from credit.models import (
     RecordType,
     Subject,
 )
+from credit.person_names import legal_representative_name
 from credit.workdays import default_calendar, due_estimated
 from infra import notifications
 from infra.audit import AuditEvent
@@ -787,7 +788,10 @@ async def review_detail(
     shaped = _review_summary(application)
     shaped["subject"] = subject_json(application.subject, rt.cipher)
     if kind == Kind.AUTHORISATION:
-        shaped["subject"]["legal_representative"] = application.subject.legal_representative
+        # The reviewer compares it with the power of attorney: the name itself (audited above).
+        shaped["subject"]["legal_representative"] = legal_representative_name(
+            application.subject, rt.cipher
+        )
         shaped["applicant"] = await _applicant_identity(
             rt, session, application, channel=channel, audit=audit
         )

@@ -27,11 +27,20 @@ from credit.ingest.mapping import (
     RecordData,
     SubjectData,
 )
-from credit.models import ID_NUMBER_FIELD, RecordSource, RecordStatus
+from credit.models import (
+    ID_NUMBER_FIELD,
+    LEGAL_REP_NAME_FIELD,
+    PERSON_NAME_FIELD,
+    RecordSource,
+    RecordStatus,
+    SubjectKind,
+)
+from credit.person_names import same_name, seal_legal_representative, seal_person_name
 from infra.security.crypto import DecryptionError, FieldCipher
 
 PUBLISHED, PLATFORM = RecordStatus.PUBLISHED.value, RecordSource.PLATFORM.value
 REVOKED = RecordStatus.REVOKED.value
+PERSON = SubjectKind.PERSON.value
 SQLITE_IN_CHUNK = 500
 # Bound parameters per SQLite statement: the lowest limit of any build (999 before 3.32).
 SQLITE_MAX_PARAMS = 999  # well below SQLite's bound-variable limit on old builds (999)
@@ -53,6 +62,10 @@ SUBJECT_FIELDS = (
     "tax_registration_no",
     "institution_cert_no",
     "social_org_cert_no",
+    # A person's name and a legal representative's, encrypted; the columns above hold the masks
+    # (credit/person_names.py).
+    "name_enc",
+    "legal_representative_enc",
 )
 SUBJECT_INSERT_COLUMNS = ("natural_key", *SUBJECT_FIELDS, "created_at", "updated_at")
 # Fields the feed owns; status, shared and source belong to the workflows (repair, objection).
@@ -98,6 +111,8 @@ PG_TYPES = {
     "updated_at": "timestamptz",
     "id_number_enc": "text",
     "legal_representative_id_enc": "text",
+    "name_enc": "text",
+    "legal_representative_enc": "text",
 } | {
     name: "varchar"
     for name in (
@@ -295,15 +310,26 @@ def _merged_subject(
         if new.legal_representative_id
         else stored["legal_representative_id_index"]
     )
+    if new.kind != PERSON:
+        name, name_enc = new.name, None
+    elif same_name(cipher, stored["name_enc"], new.name, PERSON_NAME_FIELD):
+        name, name_enc = stored["name"], stored["name_enc"]
+    else:
+        name, name_enc = seal_person_name(cipher, new.name)
+    legal_rep, legal_rep_enc = stored["legal_representative"], stored["legal_representative_enc"]
+    if new.legal_representative and not same_name(
+        cipher, legal_rep_enc, new.legal_representative, LEGAL_REP_NAME_FIELD
+    ):
+        legal_rep, legal_rep_enc = seal_legal_representative(cipher, new.legal_representative)
     merged = [
         new.kind,
-        new.name,
+        name,
         new.uscc or stored["uscc"],
         new.uscc_check_ok if new.uscc else old[3],
         new.registration_no or stored["registration_no"],
         id_enc,
         stored["id_number_index"] or new.id_number_index,
-        new.legal_representative or stored["legal_representative"],
+        legal_rep,
         legal_id_enc,
         new.region or stored["region"],
         legal_id_index,
@@ -316,6 +342,8 @@ def _merged_subject(
         new.tax_registration_no or stored["tax_registration_no"],
         new.institution_cert_no or stored["institution_cert_no"],
         new.social_org_cert_no or stored["social_org_cert_no"],
+        name_enc,
+        legal_rep_enc,
     ]
     return None if merged == old else merged
 
@@ -328,16 +356,24 @@ def _legal_rep_index(cipher: FieldCipher, id_number: str) -> str:
 def _subject_insert_values(
     subject: SubjectData, cipher: FieldCipher, dialect: Dialect, now: Any
 ) -> list[Any]:
+    name, name_enc = (
+        seal_person_name(cipher, subject.name) if subject.kind == PERSON else (subject.name, None)
+    )
+    legal_rep, legal_rep_enc = (
+        seal_legal_representative(cipher, subject.legal_representative)
+        if subject.legal_representative
+        else (None, None)
+    )
     return [
         subject.natural_key,
         subject.kind,
-        subject.name,
+        name,
         subject.uscc,
         subject.uscc_check_ok,
         subject.registration_no,
         cipher.encrypt(subject.id_number, ID_NUMBER_FIELD) if subject.id_number else None,
         subject.id_number_index,
-        subject.legal_representative,
+        legal_rep,
         (
             cipher.encrypt(subject.legal_representative_id, LEGAL_REP_ID_FIELD)
             if subject.legal_representative_id
@@ -354,6 +390,8 @@ def _subject_insert_values(
         subject.tax_registration_no,
         subject.institution_cert_no,
         subject.social_org_cert_no,
+        name_enc,
+        legal_rep_enc,
         now,
         now,
     ]

@@ -18,7 +18,9 @@ from credit.models import (
     Subject,
     SubjectKind,
 )
+from credit.person_names import person_name, seal_legal_representative
 from infra.models import User
+from infra.security.crypto import FieldCipher
 from scenarios.merchants.models import Merchant, MerchantStatus
 from scenarios.merchants.rules import default_rules
 
@@ -39,7 +41,7 @@ DEMO_SHOPS = [
 ]  # fmt: skip
 
 
-async def seed_merchants(operator_openid: str) -> set[int]:
+async def seed_merchants(operator_openid: str, cipher: FieldCipher) -> set[int]:
     """Idempotent; returns the subjects it touched (their cached views must be dropped).
 
     The operator (bound to a person) is every demo entity's legal representative (经营者), so
@@ -55,8 +57,10 @@ async def seed_merchants(operator_openid: str) -> set[int]:
         )
         touched.add(subject.id)
         if subject.legal_representative_id_index != person.id_number_index:
+            masked, sealed = seal_legal_representative(cipher, person_name(person, cipher))
             await Subject.filter(id=subject.id).update(
-                legal_representative=person.name,
+                legal_representative=masked,
+                legal_representative_enc=sealed,
                 legal_representative_id_index=person.id_number_index,
             )
         await link_operator(operator.id, subject.id, OperatorBasis.LEGAL_REPRESENTATIVE)

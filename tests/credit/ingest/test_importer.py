@@ -31,6 +31,7 @@ from credit.models import (
     Subject,
     SubjectKind,
 )
+from credit.person_names import legal_representative_name
 
 DOC_COLUMN = {
     "penalties": "行政处罚决定书文号",
@@ -601,6 +602,22 @@ def sample_id_numbers(data_dir: Path) -> set[str]:
     return numbers
 
 
+def sample_person_names(data_dir: Path) -> set[str]:
+    """Natural persons' names of the samples (their own rows' 行政相对人名称, and every 法定代表人)
+    that no organisation's public name contains."""
+    names, organisations = set(), set()
+    for kind in SAMPLE:
+        _, rows = read_sample(data_dir, kind)
+        for row in rows:
+            names.add(row.get("法定代表人") or row.get("法定代表人姓名") or "")
+            name = row.get("行政相对人名称") or row.get("主体名称") or row.get("姓名或名称") or ""
+            if row.get("行政相对人类别", row.get("主体类别", "")) == "自然人":
+                names.add(name)
+            elif name:
+                organisations.add(name)
+    return {n for n in names if n and not any(n in org for org in organisations)}
+
+
 async def test_id_numbers_never_stored_in_plaintext(runtime, data_dir, tmp_path):
     label = tag()
     for kind in SAMPLE:
@@ -619,8 +636,12 @@ async def test_id_numbers_never_stored_in_plaintext(runtime, data_dir, tmp_path)
 
     numbers = sample_id_numbers(data_dir) | {representative_id}
     assert len(numbers) > 15
+    names = sample_person_names(data_dir) | {"测试代表"}
+    assert len(names) > 10, names
     company = await Subject.get(uscc=row["行政相对人代码_1(统一社会信用代码)"])
-    assert company.legal_representative == "测试代表"
+    # issue 12 item 7: the name is encrypted too; the column holds the mask
+    assert company.legal_representative == "测试**"
+    assert legal_representative_name(company, runtime.cipher) == "测试代表"
     assert (
         runtime.cipher.decrypt(company.legal_representative_id_enc, LEGAL_REP_ID_FIELD)
         == representative_id
@@ -637,6 +658,8 @@ async def test_id_numbers_never_stored_in_plaintext(runtime, data_dir, tmp_path)
     for number in numbers:
         assert number not in dump
         assert number.lower() not in dump
+    for name in names:
+        assert name not in dump, name
 
     url = runtime.settings.database_url
     if url.startswith("sqlite://"):
@@ -646,9 +669,9 @@ async def test_id_numbers_never_stored_in_plaintext(runtime, data_dir, tmp_path)
         if wal.exists():
             blobs.append(wal.read_bytes())
         assert len(blobs[0]) > 0
-        for number in numbers:
+        for needle in [*numbers, *names]:
             for blob in blobs:
-                assert number.encode() not in blob
+                assert needle.encode() not in blob, needle
 
 
 # ---- cache --------------------------------------------------------------------------------------

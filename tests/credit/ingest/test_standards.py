@@ -24,6 +24,7 @@ from credit.models import (
     Subject,
     SubjectKind,
 )
+from credit.person_names import legal_representative_name
 from credit.scoring import score_subject
 from infra.audit import drain
 from infra.models import AuditEntry
@@ -165,7 +166,7 @@ async def test_2016_penalties_load(runtime, data_dir, tmp_path, monkeypatch, in_
     assert company.org_code == "D1TJ3Y7L4"  # its 行政相对人代码_2
     assert company.registration_no == "152921000012345"  # its 行政相对人代码_3 (工商登记码)
     assert company.tax_registration_no == "152921D1TJ3Y7L4"
-    assert company.legal_representative == "张旧城"  # 法定代表人姓名
+    assert legal_representative_name(company, runtime.cipher) == "张旧城"  # 法定代表人姓名
 
     shop = await Subject.get(id=records["阿市监罚〔2016〕102号"].subject_id)
     assert shop.kind == SubjectKind.INDIVIDUAL_BUSINESS  # 92…: 个体工商户
@@ -215,7 +216,7 @@ async def test_other_codes_and_the_legal_representatives_document_are_kept(
     company = await Subject.get(id=records["阿环罚〔2025〕301号"].subject_id)
     assert company.org_code == "LJY1JJC15"
     assert company.tax_registration_no == "91152921LJY1JJC15A"
-    assert company.legal_representative == "钱全码"
+    assert legal_representative_name(company, runtime.cipher) == "钱全码"
     assert company.legal_representative_id_type == "身份证"
     representative = "152921197001017558"
     assert (
@@ -259,7 +260,7 @@ async def test_a_natural_persons_id_column_on_an_organisation_row_is_not_the_rep
     assert "证件号码是自然人本人的证件号码" in summary.warning_samples[0]
     assert number not in summary.warning_samples[0]
     company = await Subject.get(uscc=row["行政相对人代码_1(统一社会信用代码)"])
-    assert company.legal_representative == "测试代表"
+    assert legal_representative_name(company, runtime.cipher) == "测试代表"
     assert company.legal_representative_id_enc is None
     assert not await Subject.filter(
         id_number_index=runtime.cipher.blind_index(number, ID_NUMBER_FIELD)
