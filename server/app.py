@@ -39,6 +39,7 @@ from miniprogram_api import (
     uploads,
 )
 from miniprogram_api.common import json_body
+from miniprogram_api.openapi_schemas import ANY_OBJECT, api_doc, finalise
 from server import observability
 from server.drainer import run_drainer_process
 from server.schema import SCHEMA
@@ -110,8 +111,9 @@ def create_app(
         app.blueprint(blueprint)
 
     @app.get("/openapi.json")
+    @api_doc("本 OpenAPI 3.1 文档", "operations", ANY_OBJECT)
     async def openapi_json(request: Request) -> HTTPResponse:
-        return json_body(SpecificationBuilder().build(request.app).serialize())
+        return json_body(finalise(SpecificationBuilder().build(request.app).serialize()))
 
     observability.install(app, settings)
 
