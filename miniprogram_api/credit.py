@@ -81,7 +81,7 @@ async def my_credit_queries(request: Request) -> HTTPResponse:
 @api_doc(
     "查询企业与个体工商户（不含自然人）",
     "credit",
-    page(obj({"uscc": STR, "name": STR, "kind": STR}, {"region": STR})),
+    page(obj({"uscc": nullable(STR), "name": STR, "kind": STR}, {"region": STR})),
     params=[
         query("q", {"type": "string", "minLength": 1}, "名称或统一社会信用代码", required=True),
         CURSOR,
