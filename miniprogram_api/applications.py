@@ -8,18 +8,25 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
-from sanic_ext import openapi
 
 from credit.applications import service
 from credit.applications.models import ApplicationKind
 from credit.applications.rules import default_rules
-from miniprogram_api.common import (
-    BEARER,
-    json_body,
-    limit_per_client,
-    parse_body,
-    require_session,
-    runtime,
+from miniprogram_api.common import json_body, limit_per_client, parse_body, require_session, runtime
+from miniprogram_api.openapi_schemas import (
+    APPLICATION_ID,
+    BOOL,
+    CURSOR,
+    DATE,
+    STR,
+    api_doc,
+    array,
+    enum,
+    nullable,
+    obj,
+    page,
+    path,
+    ref,
 )
 
 bp = Blueprint("applications", url_prefix="/api/v1")
@@ -68,11 +75,14 @@ class ObjectionBody(BaseModel):
 
 
 @bp.post("/registrations")
-@openapi.definition(
-    summary="自愿注册信用信息（审核通过后在信用记录中显示，来源为自愿注册）",
-    body={"application/json": RegistrationBody.model_json_schema()},
-    tag="applications",
-    secured=BEARER,
+@api_doc(
+    "自愿注册信用信息（审核通过后在信用记录中显示，来源为自愿注册）",
+    "applications",
+    ref("ApplicationReceipt"),
+    status=201,
+    body=RegistrationBody,
+    secured=True,
+    errors=(404, 409, 429),
 )
 async def submit_registration(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -91,17 +101,27 @@ async def submit_registration(request: Request) -> HTTPResponse:
 
 
 @bp.get("/registration-categories")
-@openapi.definition(summary="自愿注册的信息类别", tag="applications")
+@api_doc(
+    "自愿注册的信息类别", "applications", obj({"items": array(obj({"code": STR, "label": STR}))})
+)
 async def registration_categories(request: Request) -> HTTPResponse:
     categories = default_rules().categories.values()
     return json_body({"items": [{"code": c.code, "label": c.label} for c in categories]})
 
 
 @bp.get("/records/<record_id:str>/repair-eligibility")
-@openapi.definition(
-    summary="该记录能否申请信用修复，及办理渠道（本平台或国家企业信用信息公示系统）",
-    tag="applications",
-    secured=BEARER,
+@api_doc(
+    "该记录能否申请信用修复，及办理渠道（本平台或国家企业信用信息公示系统）",
+    "applications",
+    obj(
+        {"eligible": BOOL, "reason": nullable(STR), "channel": enum("here", "gsxt")},
+        {
+            "earliest_date": nullable(DATE),
+            "required_proofs": array(obj({"code": STR, "label": STR})),
+        },
+    ),
+    secured=True,
+    params=[path("record_id", "信用记录编号")],
 )
 async def repair_eligibility(request: Request, record_id: str) -> HTTPResponse:
     session = await require_session(request)
@@ -109,18 +129,25 @@ async def repair_eligibility(request: Request, record_id: str) -> HTTPResponse:
 
 
 @bp.get("/repairs/commitment")
-@openapi.definition(summary="信用承诺书全文与版本（申请修复前须阅读并同意）", tag="applications")
+@api_doc(
+    "信用承诺书全文与版本（申请修复前须阅读并同意）",
+    "applications",
+    obj({"version": STR, "text": STR}),
+)
 async def repair_commitment(request: Request) -> HTTPResponse:
     rules = default_rules()
     return json_body({"version": rules.commitment_version, "text": rules.commitment_text})
 
 
 @bp.post("/repairs")
-@openapi.definition(
-    summary="申请信用修复（须同意信用承诺书；每条记录同时只能有一件在办申请）",
-    body={"application/json": RepairBody.model_json_schema()},
-    tag="applications",
-    secured=BEARER,
+@api_doc(
+    "申请信用修复（须同意信用承诺书；每条记录同时只能有一件在办申请）",
+    "applications",
+    ref("ApplicationReceipt"),
+    status=201,
+    body=RepairBody,
+    secured=True,
+    errors=(404, 409, 429),
 )
 async def submit_repair(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -139,11 +166,14 @@ async def submit_repair(request: Request) -> HTTPResponse:
 
 
 @bp.post("/objections")
-@openapi.definition(
-    summary="对信用记录提出异议（办理期间该记录标注为异议处理中）",
-    body={"application/json": ObjectionBody.model_json_schema()},
-    tag="applications",
-    secured=BEARER,
+@api_doc(
+    "对信用记录提出异议（办理期间该记录标注为异议处理中）",
+    "applications",
+    ref("ApplicationReceipt"),
+    status=201,
+    body=ObjectionBody,
+    secured=True,
+    errors=(404, 409, 429),
 )
 async def submit_objection(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -175,25 +205,38 @@ def _register(collection: str, kind: ApplicationKind) -> None:
 
     label = service.KIND_LABELS[kind]
     bp.add_route(
-        openapi.definition(summary=f"我的{label}申请", tag="applications", secured=BEARER)(
-            list_mine
-        ),
+        api_doc(
+            f"我的{label}申请",
+            "applications",
+            page(ref("Application")),
+            secured=True,
+            params=[CURSOR],
+        )(list_mine),
         f"/{collection}",
         methods=["GET"],
         name=f"list_{collection}",
     )
     bp.add_route(
-        openapi.definition(
-            summary=f"我的{label}申请详情（含办理过程）", tag="applications", secured=BEARER
+        api_doc(
+            f"我的{label}申请详情（含办理过程）",
+            "applications",
+            ref("Application"),
+            secured=True,
+            params=[APPLICATION_ID],
         )(read_mine),
         f"/{collection}/<application_id:str>",
         methods=["GET"],
         name=f"read_{collection}",
     )
     bp.add_route(
-        openapi.definition(summary=f"撤回{label}申请", tag="applications", secured=BEARER)(
-            withdraw
-        ),
+        api_doc(
+            f"撤回{label}申请",
+            "applications",
+            ref("Application"),
+            secured=True,
+            params=[APPLICATION_ID],
+            errors=(409,),
+        )(withdraw),
         f"/{collection}/<application_id:str>/withdraw",
         methods=["POST"],
         name=f"withdraw_{collection}",

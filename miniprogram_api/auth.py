@@ -6,11 +6,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty
-from sanic_ext import openapi
 
 from credit import accounts, identity
 from miniprogram_api.common import (
-    BEARER,
     channel,
     client_ip,
     json_body,
@@ -18,9 +16,31 @@ from miniprogram_api.common import (
     require_session,
     runtime,
 )
+from miniprogram_api.openapi_schemas import (
+    BOOL,
+    DATETIME,
+    INT,
+    STR,
+    api_doc,
+    array,
+    nullable,
+    obj,
+)
 from scenarios.profile import my_profile
 
 bp = Blueprint("auth", url_prefix="/api/v1")
+
+MASKED_IDENTITY = obj({"name_masked": STR, "id_number_masked": STR})
+PROFILE = obj(
+    {
+        "id": INT,
+        "roles": array(STR),
+        "identity_bound": BOOL,
+        "identity": nullable(MASKED_IDENTITY),
+        "merchants": array(obj({"id": INT, "name": STR, "code": nullable(STR)}, {"status": STR})),
+        "venues": array(obj({"id": STR, "name": STR})),
+    }
+)
 
 
 class LoginBody(BaseModel):
@@ -43,10 +63,18 @@ class BindBody(BaseModel):
 
 
 @bp.post("/auth/wechat-login")
-@openapi.definition(
-    summary="微信登录：wx.login 的 code 换取会话令牌",
-    body={"application/json": LoginBody.model_json_schema()},
-    tag="auth",
+@api_doc(
+    "微信登录：wx.login 的 code 换取会话令牌",
+    "auth",
+    obj(
+        {
+            "token": STR,
+            "expires_in": INT,
+            "user": obj({"id": INT, "roles": array(STR), "identity_bound": BOOL}),
+        }
+    ),
+    body=LoginBody,
+    errors=(401, 429),
 )
 async def wechat_login(request: Request) -> HTTPResponse:
     body = parse_body(request, LoginBody)
@@ -55,7 +83,7 @@ async def wechat_login(request: Request) -> HTTPResponse:
 
 
 @bp.post("/auth/logout")
-@openapi.definition(summary="退出登录：令牌立即失效", tag="auth", secured=BEARER)
+@api_doc("退出登录：令牌立即失效", "auth", None, status=204, secured=True)
 async def logout(request: Request) -> HTTPResponse:
     session = await require_session(request)
     await accounts.logout(runtime(request), session)
@@ -63,18 +91,20 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.get("/me")
-@openapi.definition(summary="当前用户", tag="auth", secured=BEARER)
+@api_doc("当前用户", "auth", PROFILE, secured=True)
 async def me(request: Request) -> HTTPResponse:
     session = await require_session(request)
     return json_body(await my_profile(runtime(request), session))
 
 
 @bp.post("/me/identity/verify-session")
-@openapi.definition(
-    summary="发起实名核验（须单独同意授权），返回 wx.requestFacialVerify 所需的 verify_id",
-    body={"application/json": VerifySessionBody.model_json_schema()},
-    tag="identity",
-    secured=BEARER,
+@api_doc(
+    "发起实名核验（须单独同意授权），返回 wx.requestFacialVerify 所需的 verify_id",
+    "identity",
+    obj({"verify_id": STR}),
+    body=VerifySessionBody,
+    secured=True,
+    errors=(409, 429),
 )
 async def verify_session(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -91,11 +121,13 @@ async def verify_session(request: Request) -> HTTPResponse:
 
 
 @bp.post("/me/identity")
-@openapi.definition(
-    summary="人脸核身通过后绑定实名身份",
-    body={"application/json": BindBody.model_json_schema()},
-    tag="identity",
-    secured=BEARER,
+@api_doc(
+    "人脸核身通过后绑定实名身份",
+    "identity",
+    MASKED_IDENTITY,
+    body=BindBody,
+    secured=True,
+    errors=(404, 409),
 )
 async def bind_identity(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -104,10 +136,12 @@ async def bind_identity(request: Request) -> HTTPResponse:
 
 
 @bp.delete("/me/identity")
-@openapi.definition(
-    summary="撤回实名核验授权并解除绑定（删除绑定及仅为绑定保存的加密身份信息）",
-    tag="identity",
-    secured=BEARER,
+@api_doc(
+    "撤回实名核验授权并解除绑定（删除绑定及仅为绑定保存的加密身份信息）",
+    "identity",
+    obj({"identity_bound": BOOL, "withdrawn_at": DATETIME, "records_kept": BOOL}),
+    secured=True,
+    errors=(409,),
 )
 async def withdraw_identity(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -116,8 +150,19 @@ async def withdraw_identity(request: Request) -> HTTPResponse:
 
 
 @bp.get("/consents/identity")
-@openapi.definition(
-    summary="实名核验与人脸识别授权书（当前版本；发起核验时须提交所同意的版本）", tag="identity"
+@api_doc(
+    "实名核验与人脸识别授权书（当前版本；发起核验时须提交所同意的版本）",
+    "identity",
+    obj(
+        {
+            "purpose": STR,
+            "version": STR,
+            "title": STR,
+            "sections": array(obj({"key": STR, "heading": STR, "body": STR})),
+            "text": STR,
+            "text_hash": STR,
+        }
+    ),
 )
 async def identity_consent_text(request: Request) -> HTTPResponse:
     return json_body(identity.identity_consent().as_dict())

@@ -20,8 +20,6 @@ from infra.security.sessions import Session, load_session
 Body = TypeVar("Body", bound=BaseModel)
 
 CHANNELS = {"miniprogram", "h5", "api"}
-# OpenAPI: the route needs the bearer token (the "token" scheme the app registers).
-BEARER: dict[str, Any] = {"token": []}
 
 # pydantic error type -> Chinese message shown to the user
 _MESSAGES = {

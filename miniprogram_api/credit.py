@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
-from sanic_ext import openapi
 
 from credit import lookup, reads, self_read
 from infra.errors import Conflict
 from miniprogram_api.common import (
-    BEARER,
     bearer_token,
     channel,
     client_ip,
@@ -18,13 +16,30 @@ from miniprogram_api.common import (
     require_session,
     runtime,
 )
+from miniprogram_api.openapi_schemas import (
+    CURSOR,
+    DATETIME,
+    STR,
+    api_doc,
+    array,
+    nullable,
+    obj,
+    page,
+    path,
+    query,
+    ref,
+)
 
 bp = Blueprint("credit", url_prefix="/api/v1")
 
 
 @bp.get("/me/credit")
-@openapi.definition(
-    summary="本人信用记录（五类信息、等级与原因，均已脱敏）", tag="credit", secured=BEARER
+@api_doc(
+    "本人信用记录（五类信息、等级与原因，均已脱敏）",
+    "credit",
+    ref("CreditView"),
+    secured=True,
+    errors=(409, 429),
 )
 async def my_credit(request: Request) -> HTTPResponse:
     body = await self_read.read_own_credit(
@@ -34,7 +49,24 @@ async def my_credit(request: Request) -> HTTPResponse:
 
 
 @bp.get("/me/credit/queries")
-@openapi.definition(summary="谁查询了我的信用记录", tag="credit", secured=BEARER)
+@api_doc(
+    "谁查询了我的信用记录",
+    "credit",
+    page(
+        obj(
+            {
+                "at": DATETIME,
+                "actor_kind": STR,
+                "actor_org": nullable(STR),
+                "purpose": STR,
+                "channel": STR,
+            }
+        )
+    ),
+    secured=True,
+    params=[CURSOR],
+    errors=(409,),
+)
 async def my_credit_queries(request: Request) -> HTTPResponse:
     session = await require_session(request)
     if session.subject_id is None:
@@ -46,8 +78,16 @@ async def my_credit_queries(request: Request) -> HTTPResponse:
 
 
 @bp.get("/subjects")
-@openapi.definition(summary="查询企业与个体工商户（不含自然人）", tag="credit")
-@openapi.parameter("q", str, "query", required=True, description="名称或统一社会信用代码")
+@api_doc(
+    "查询企业与个体工商户（不含自然人）",
+    "credit",
+    page(obj({"uscc": nullable(STR), "name": STR, "kind": STR}, {"region": STR})),
+    params=[
+        query("q", {"type": "string", "minLength": 1}, "名称或统一社会信用代码", required=True),
+        CURSOR,
+    ],
+    errors=(429,),
+)
 async def search_subjects(request: Request) -> HTTPResponse:
     found = await lookup.search_public_subjects(
         runtime(request),
@@ -59,7 +99,13 @@ async def search_subjects(request: Request) -> HTTPResponse:
 
 
 @bp.get("/subjects/<uscc:str>")
-@openapi.definition(summary="企业公开信用信息（仅公示中的记录）", tag="credit")
+@api_doc(
+    "企业公开信用信息（仅公示中的记录）",
+    "credit",
+    {"allOf": [ref("CreditView"), obj({"repairs": array(obj({}))})]},
+    params=[path("uscc", "统一社会信用代码")],
+    errors=(429,),
+)
 async def public_subject(request: Request, uscc: str) -> HTTPResponse:
     body = await lookup.public_view_bytes(
         runtime(request), uscc, channel=channel(request), client=client_ip(request)

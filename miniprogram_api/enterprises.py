@@ -10,10 +10,14 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
-from sanic_ext import openapi
 
 from credit import enterprises
-from miniprogram_api.common import BEARER, channel, json_body, parse_body, require_session, runtime
+from miniprogram_api.common import channel, json_body, parse_body, require_session, runtime
+from miniprogram_api.openapi_schemas import ANY_OBJECT, STR, api_doc, array, obj, page
+
+ENTERPRISE = obj(
+    {"enterprise": obj({"uscc": STR, "name": STR, "kind": STR}), "status": STR, "basis": STR}
+)
 
 bp = Blueprint("enterprises", url_prefix="/api/v1")
 
@@ -28,14 +32,17 @@ class EnterpriseClaimBody(BaseModel):
 
 
 @bp.post("/me/enterprises")
-@openapi.definition(
-    summary=(
-        "认证可代办的企业或个体工商户：法定代表人（经营者）本人实名即可，"
-        "受托经办人须上传授权委托书和营业执照，经审核通过"
-    ),
-    body={"application/json": EnterpriseClaimBody.model_json_schema()},
-    tag="enterprises",
-    secured=BEARER,
+@api_doc(
+    "认证可代办的企业或个体工商户：法定代表人（经营者）本人实名即可，"
+    "受托经办人须上传授权委托书和营业执照，经审核通过",
+    "enterprises",
+    ANY_OBJECT,
+    status=201,
+    description="法定代表人本人：201 即可代办；受托经办人：201 授权申请待审核；已可代办：200",
+    body=EnterpriseClaimBody,
+    secured=True,
+    errors=(404, 409),
+    other={200: ("已可代办（重复认证）", ANY_OBJECT)},
 )
 async def claim_enterprise(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -52,8 +59,11 @@ async def claim_enterprise(request: Request) -> HTTPResponse:
 
 
 @bp.get("/me/enterprises")
-@openapi.definition(
-    summary="我可代办的企业，以及待审核的授权申请", tag="enterprises", secured=BEARER
+@api_doc(
+    "我可代办的企业，以及待审核的授权申请",
+    "enterprises",
+    page(ENTERPRISE, requests=array(ANY_OBJECT)),
+    secured=True,
 )
 async def my_enterprises(request: Request) -> HTTPResponse:
     session = await require_session(request)

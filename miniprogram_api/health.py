@@ -6,22 +6,34 @@ import asyncio
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
-from sanic_ext import openapi
 from tortoise import connections
 
 from miniprogram_api.common import json_body, runtime
+from miniprogram_api.openapi_schemas import STR, api_doc, enum, obj
 
 bp = Blueprint("health")
 
+READINESS = obj(
+    {
+        "status": enum("ok", "unavailable"),
+        "checks": obj({"database": STR, "cache": STR}),
+    }
+)
+
 
 @bp.get("/healthz")
-@openapi.definition(summary="存活检查", tag="health")
+@api_doc("存活检查", "health", obj({"status": enum("ok")}))
 async def healthz(request: Request) -> HTTPResponse:
     return json_body({"status": "ok"})
 
 
 @bp.get("/readyz")
-@openapi.definition(summary="就绪检查：数据库与缓存均可用", tag="health")
+@api_doc(
+    "就绪检查：数据库与缓存均可用",
+    "health",
+    READINESS,
+    other={503: ("数据库或缓存不可用", READINESS)},
+)
 async def readyz(request: Request) -> HTTPResponse:
     rt = runtime(request)
     checks = {"database": "ok", "cache": "ok"}

@@ -9,12 +9,10 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
-from sanic_ext import openapi
 
 from credit.identifiers import require_uscc
 from infra.errors import Invalid
 from miniprogram_api.common import (
-    BEARER,
     bearer_token,
     channel,
     json_body,
@@ -23,6 +21,26 @@ from miniprogram_api.common import (
     require_session,
 )
 from miniprogram_api.common import runtime as rt_of
+from miniprogram_api.openapi_schemas import (
+    ANY_OBJECT,
+    BINARY,
+    BOOL,
+    CURSOR,
+    DATE_RANGE,
+    DATETIME,
+    INT,
+    RENTAL_STATUS,
+    STR,
+    SUBJECT_USCC,
+    api_doc,
+    array,
+    enum,
+    obj,
+    page,
+    path,
+    query,
+    ref,
+)
 from scenarios.incentives import (
     codes,
     eligibility,
@@ -32,6 +50,11 @@ from scenarios.incentives import (
     reports,
     staff,
     verify,
+)
+
+VENUE_ID = path("venue_id", "场所编号", {"type": "string", "example": "alxa-desert-park"})
+STAFF_OF_VENUE = obj(
+    {"venue": obj({"id": STR, "name": STR}), "user_id": INT, "venues": array(ANY_OBJECT)}
 )
 
 bp = Blueprint("incentives", url_prefix="/api/v1")
@@ -104,21 +127,38 @@ def _uscc_arg(request: Request) -> str | None:
 
 
 @bp.get("/incentives")
-@openapi.definition(
-    summary="我（及我经办的企业）可享受的信易游 / 信易租优惠，及原因", tag="incentives",
-    secured=BEARER,
-)  # fmt: skip
+@api_doc(
+    "我（及我经办的企业）可享受的信易游 / 信易租优惠，及原因",
+    "incentives",
+    page(
+        obj(
+            {
+                "holder": obj({"kind": STR, "name": STR}),
+                "level": ref("Level"),
+                "policies": array(
+                    obj({"policy_id": STR, "title": STR, "eligible": BOOL, "reason": STR})
+                ),
+            }
+        )
+    ),
+    secured=True,
+)
 async def my_incentives(request: Request) -> HTTPResponse:
     session = await require_session(request)
     return json_body(await eligibility.incentives_for(session))
 
 
 @bp.get("/me/credit-code")
-@openapi.definition(
-    summary="个人信用码（Ed25519 签名，60 秒内有效，每次调用生成新码）；"
-    "subject_uscc：为经办的企业生成",
-    tag="incentives",
-    secured=BEARER,
+@api_doc(
+    "个人信用码（Ed25519 签名，60 秒内有效，每次调用生成新码）；subject_uscc：为经办的企业生成",
+    "incentives",
+    obj(
+        {"token": STR, "expires_at": DATETIME, "ttl": INT},
+        {"qr_png": STR, "level": ref("Level"), "eligible": array(STR)},
+    ),
+    secured=True,
+    params=[SUBJECT_USCC],
+    errors=(409, 429),
 )
 async def my_credit_code(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -126,7 +166,14 @@ async def my_credit_code(request: Request) -> HTTPResponse:
 
 
 @bp.get("/me/credit-code/qr.png")
-@openapi.definition(summary="信用码二维码图片（token：本人刚取得的信用码）", tag="incentives")
+@api_doc(
+    "信用码二维码图片（token：本人刚取得的信用码）",
+    "incentives",
+    BINARY,
+    content_type="image/png",
+    secured=True,
+    params=[query("token", {"type": "string", "maxLength": 600}, "本人刚取得的信用码")],
+)
 async def my_credit_code_png(request: Request) -> HTTPResponse:
     session = await require_session(request)
     png = await codes.qr_png_for(rt_of(request), session, request.args.get("token") or "")
@@ -134,11 +181,13 @@ async def my_credit_code_png(request: Request) -> HTTPResponse:
 
 
 @bp.post("/me/credit-code/revoke")
-@openapi.definition(
-    summary="停用当前信用码标识（如手机丢失）：离线核验包将其列为已停用，下次生成新标识",
-    body={"application/json": HolderBody.model_json_schema()},
-    tag="incentives",
-    secured=BEARER,
+@api_doc(
+    "停用当前信用码标识（如手机丢失）：离线核验包将其列为已停用，下次生成新标识",
+    "incentives",
+    obj({"revoked": BOOL}),
+    body=HolderBody,
+    secured=True,
+    errors=(409,),
 )
 async def revoke_credit_code(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -147,14 +196,24 @@ async def revoke_credit_code(request: Request) -> HTTPResponse:
 
 
 @bp.get("/me/redemptions")
-@openapi.definition(summary="我享受过或申请中的优惠", tag="incentives", secured=BEARER)
+@api_doc(
+    "我享受过或申请中的优惠",
+    "incentives",
+    page(ref("Redemption")),
+    secured=True,
+    params=[CURSOR],
+)
 async def my_redemptions(request: Request) -> HTTPResponse:
     session = await require_session(request)
     return json_body(await redemptions.my_redemptions(session, request.args.get("cursor")))
 
 
 @bp.get("/venues")
-@openapi.definition(summary="信易游 / 信易租场所", tag="incentives")
+@api_doc(
+    "信易游 / 信易租场所",
+    "incentives",
+    page(obj({"id": STR, "name": STR, "kind": STR, "scenario": STR})),
+)
 async def venues(request: Request) -> HTTPResponse:
     return json_body(staff.list_venues())
 
@@ -163,11 +222,19 @@ async def venues(request: Request) -> HTTPResponse:
 
 
 @bp.post("/scan/verify")
-@openapi.definition(
-    summary="工作人员扫码核验：持码人脱敏姓名、信用等级与可享受的优惠（不含记录明细）",
-    body={"application/json": VerifyBody.model_json_schema()},
-    tag="incentives",
-    secured=BEARER,
+@api_doc(
+    "工作人员扫码核验：持码人脱敏姓名、信用等级与可享受的优惠（不含记录明细）",
+    "incentives",
+    obj(
+        {
+            "holder": obj({"name_masked": STR, "level": STR}),
+            "eligible": array(obj({"policy_id": STR, "title": STR, "benefit": STR})),
+            "ineligible": array(obj({"policy_id": STR, "reason": STR})),
+        }
+    ),
+    body=VerifyBody,
+    secured=True,
+    errors=(409, 429),
 )
 async def scan_verify(request: Request) -> HTTPResponse:
     bearer = bearer_token(request)
@@ -199,11 +266,15 @@ def _verify_args(request: Request) -> tuple[str, str | None]:
 
 
 @bp.post("/scan/redeem")
-@openapi.definition(
-    summary="核销优惠（同一幂等键返回同一核销记录；超出限制返回 409 ALREADY_REDEEMED）",
-    body={"application/json": RedeemBody.model_json_schema()},
-    tag="incentives",
-    secured=BEARER,
+@api_doc(
+    "核销优惠（同一幂等键返回同一核销记录；超出限制返回 409 ALREADY_REDEEMED）",
+    "incentives",
+    ref("Redemption"),
+    status=201,
+    body=RedeemBody,
+    secured=True,
+    errors=(404, 409),
+    other={200: ("同一幂等键再次提交：原核销记录", ref("Redemption"))},
 )
 async def scan_redeem(request: Request) -> HTTPResponse:
     session = await require_session(request, STAFF)
@@ -220,8 +291,21 @@ async def scan_redeem(request: Request) -> HTTPResponse:
 
 
 @bp.get("/venues/<venue_id:str>/offline-bundle")
-@openapi.definition(
-    summary="离线核验包：公钥、本场所优惠、已停用标识与有效期", tag="incentives", secured=BEARER
+@api_doc(
+    "离线核验包：公钥、本场所优惠、已停用标识与有效期",
+    "incentives",
+    obj(
+        {
+            "bundle_id": STR,
+            "keys": array(obj({"kid": STR, "public_key": STR})),
+            "policies": array(ANY_OBJECT),
+            "revoked": array(STR),
+            "issued_at": DATETIME,
+            "valid_until": DATETIME,
+        }
+    ),
+    secured=True,
+    params=[VENUE_ID],
 )
 async def offline_bundle(request: Request, venue_id: str) -> HTTPResponse:
     session = await require_session(request, STAFF, staff.ADMIN_ROLE)
@@ -229,11 +313,24 @@ async def offline_bundle(request: Request, venue_id: str) -> HTTPResponse:
 
 
 @bp.post("/scan/offline-sync")
-@openapi.definition(
-    summary="同步离线核销记录：逐条返回 accepted / duplicate / rejected 及原因",
-    body={"application/json": SyncBody.model_json_schema()},
-    tag="incentives",
-    secured=BEARER,
+@api_doc(
+    "同步离线核销记录：逐条返回 accepted / duplicate / rejected 及原因",
+    "incentives",
+    obj(
+        {
+            "items": array(
+                obj(
+                    {
+                        "idempotency_key": STR,
+                        "status": enum("accepted", "duplicate", "rejected"),
+                    }
+                )
+            ),
+            "summary": obj({"accepted": INT, "duplicate": INT, "rejected": INT}),
+        }
+    ),
+    body=SyncBody,
+    secured=True,
 )
 async def offline_sync(request: Request) -> HTTPResponse:
     session = await require_session(request, STAFF)
@@ -246,11 +343,14 @@ async def offline_sync(request: Request) -> HTTPResponse:
 
 
 @bp.post("/rentals")
-@openapi.definition(
-    summary="申请信易租优惠（企业由经办人申请），由服务方工作人员确认或拒绝",
-    body={"application/json": RentalBody.model_json_schema()},
-    tag="incentives",
-    secured=BEARER,
+@api_doc(
+    "申请信易租优惠（企业由经办人申请），由服务方工作人员确认或拒绝",
+    "incentives",
+    ref("Redemption"),
+    status=201,
+    body=RentalBody,
+    secured=True,
+    errors=(404, 409),
 )
 async def apply_rental(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -262,7 +362,13 @@ async def apply_rental(request: Request) -> HTTPResponse:
 
 
 @bp.get("/venues/<venue_id:str>/rentals")
-@openapi.definition(summary="本场所的信易租申请（status 筛选）", tag="incentives", secured=BEARER)
+@api_doc(
+    "本场所的信易租申请（status 筛选）",
+    "incentives",
+    page(ref("Redemption")),
+    secured=True,
+    params=[VENUE_ID, RENTAL_STATUS, CURSOR],
+)
 async def venue_rentals(request: Request, venue_id: str) -> HTTPResponse:
     session = await require_session(request, STAFF, staff.ADMIN_ROLE)
     result = await rentals.venue_rentals(
@@ -272,11 +378,14 @@ async def venue_rentals(request: Request, venue_id: str) -> HTTPResponse:
 
 
 @bp.post("/rentals/<application_id:str>/decision")
-@openapi.definition(
-    summary="服务方确认（confirm）或拒绝（decline）信易租申请",
-    body={"application/json": DecisionBody.model_json_schema()},
-    tag="incentives",
-    secured=BEARER,
+@api_doc(
+    "服务方确认（confirm）或拒绝（decline）信易租申请",
+    "incentives",
+    ref("Redemption"),
+    body=DecisionBody,
+    secured=True,
+    params=[path("application_id", "信易租申请编号")],
+    errors=(409,),
 )
 async def decide_rental(request: Request, application_id: str) -> HTTPResponse:
     session = await require_session(request, STAFF)
@@ -304,10 +413,12 @@ def _csv(data: bytes, name: str) -> HTTPResponse:
 
 
 @bp.get("/venues/<venue_id:str>/report")
-@openapi.definition(
-    summary="本场所按日、按优惠的核销统计与信用核查次数（from、to：YYYY-MM-DD，默认本月）",
-    tag="incentives",
-    secured=BEARER,
+@api_doc(
+    "本场所按日、按优惠的核销统计与信用核查次数（from、to：YYYY-MM-DD，默认本月）",
+    "incentives",
+    ref("Report"),
+    secured=True,
+    params=[VENUE_ID, *DATE_RANGE],
 )
 async def venue_report(request: Request, venue_id: str) -> HTTPResponse:
     session = await require_session(request, STAFF, staff.ADMIN_ROLE)
@@ -317,7 +428,14 @@ async def venue_report(request: Request, venue_id: str) -> HTTPResponse:
 
 
 @bp.get("/venues/<venue_id:str>/report.csv")
-@openapi.definition(summary="本场所统计（CSV，月报用）", tag="incentives", secured=BEARER)
+@api_doc(
+    "本场所统计（CSV，月报用）",
+    "incentives",
+    STR,
+    content_type="text/csv",
+    secured=True,
+    params=[VENUE_ID, *DATE_RANGE],
+)
 async def venue_report_csv(request: Request, venue_id: str) -> HTTPResponse:
     session = await require_session(request, STAFF, staff.ADMIN_ROLE)
     args = request.args
@@ -326,7 +444,7 @@ async def venue_report_csv(request: Request, venue_id: str) -> HTTPResponse:
 
 
 @bp.get("/admin/incentives/report")
-@openapi.definition(summary="全部场所的统计（管理员）", tag="incentives", secured=BEARER)
+@api_doc("全部场所的统计（管理员）", "incentives", ref("Report"), secured=True, params=DATE_RANGE)
 async def all_report(request: Request) -> HTTPResponse:
     session = await require_session(request, staff.ADMIN_ROLE)
     args = request.args
@@ -336,7 +454,14 @@ async def all_report(request: Request) -> HTTPResponse:
 
 
 @bp.get("/admin/incentives/report.csv")
-@openapi.definition(summary="全部场所的统计（CSV，管理员）", tag="incentives", secured=BEARER)
+@api_doc(
+    "全部场所的统计（CSV，管理员）",
+    "incentives",
+    STR,
+    content_type="text/csv",
+    secured=True,
+    params=DATE_RANGE,
+)
 async def all_report_csv(request: Request) -> HTTPResponse:
     session = await require_session(request, staff.ADMIN_ROLE)
     args = request.args
@@ -345,11 +470,13 @@ async def all_report_csv(request: Request) -> HTTPResponse:
 
 
 @bp.post("/admin/venues/<venue_id:str>/staff")
-@openapi.definition(
-    summary="指定场所工作人员（管理员；同时授予 venue_staff 角色）",
-    body={"application/json": StaffBody.model_json_schema()},
-    tag="incentives",
-    secured=BEARER,
+@api_doc(
+    "指定场所工作人员（管理员；同时授予 venue_staff 角色）",
+    "incentives",
+    STAFF_OF_VENUE,
+    body=StaffBody,
+    secured=True,
+    params=[VENUE_ID],
 )
 async def add_staff(request: Request, venue_id: str) -> HTTPResponse:
     await require_session(request, staff.ADMIN_ROLE)
@@ -359,7 +486,13 @@ async def add_staff(request: Request, venue_id: str) -> HTTPResponse:
 
 
 @bp.delete("/admin/venues/<venue_id:str>/staff/<user_id:str>")
-@openapi.definition(summary="取消场所工作人员（管理员）", tag="incentives", secured=BEARER)
+@api_doc(
+    "取消场所工作人员（管理员）",
+    "incentives",
+    STAFF_OF_VENUE,
+    secured=True,
+    params=[VENUE_ID, path("user_id", "用户编号")],
+)
 async def remove_staff(request: Request, venue_id: str, user_id: str) -> HTTPResponse:
     await require_session(request, staff.ADMIN_ROLE)
     if not (user_id.isascii() and user_id.isdigit()) or len(user_id) > 18:

@@ -8,11 +8,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
-from sanic_ext import openapi
 
 from infra.errors import NotFound
 from miniprogram_api.common import (
-    BEARER,
     channel,
     client_ip,
     json_body,
@@ -22,8 +20,36 @@ from miniprogram_api.common import (
     require_session,
     runtime,
 )
+from miniprogram_api.openapi_schemas import (
+    ANY_OBJECT,
+    BINARY,
+    BOOL,
+    COMPLAINT_STATUS,
+    CURSOR,
+    DATE,
+    DATETIME,
+    INT,
+    MERCHANT_STATUS,
+    NUM,
+    STR,
+    api_doc,
+    array,
+    enum,
+    nullable,
+    obj,
+    page,
+    path,
+    ref,
+)
 from scenarios.merchants import complaints, public, service, street_index
 from scenarios.merchants.h5 import content_security_policy, render_not_found
+from scenarios.merchants.models import MerchantStatus
+
+ZONE = obj({"id": STR, "name": STR, "kind": STR, "region": STR, "index": nullable(NUM)})
+MERCHANT_ID = path("merchant_id", "商户编号")
+PLATE_CODE = path(
+    "code", "商户码（≤ 32 位字母数字）", {"type": "string", "example": "DemoTuoling01"}
+)
 
 bp = Blueprint("merchants", url_prefix="/api/v1")
 h5 = Blueprint("merchant_h5")
@@ -75,13 +101,29 @@ class ComplaintDecisionBody(BaseModel):
 
 
 @bp.get("/zones")
-@openapi.definition(summary="诚信示范街区、景区与园区（含街区信用指数）", tag="merchants")
+@api_doc("诚信示范街区、景区与园区（含街区信用指数）", "merchants", page(ZONE))
 async def zones(request: Request) -> HTTPResponse:
     return json_body(await street_index.list_zones())
 
 
 @bp.get("/zones/<zone_id:str>/index")
-@openapi.definition(summary="街区信用指数：构成与每日历史", tag="merchants")
+@api_doc(
+    "街区信用指数：构成与每日历史",
+    "merchants",
+    {
+        "allOf": [
+            ZONE,
+            obj(
+                {
+                    "parts": ANY_OBJECT,
+                    "as_of": STR,
+                    "history": array(obj({"day": DATE, "value": nullable(NUM)})),
+                }
+            ),
+        ]
+    },
+    params=[path("zone_id", "街区编号", {"type": "string", "example": "dingyuanying"})],
+)
 async def zone_index(request: Request, zone_id: str) -> HTTPResponse:
     return json_body(await street_index.zone_index(zone_id))
 
@@ -90,11 +132,14 @@ async def zone_index(request: Request, zone_id: str) -> HTTPResponse:
 
 
 @bp.post("/merchants")
-@openapi.definition(
-    summary="登记商户（经营者须已实名），待工作人员审核",
-    body={"application/json": MerchantBody.model_json_schema()},
-    tag="merchants",
-    secured=BEARER,
+@api_doc(
+    "登记商户（经营者须已实名），待工作人员审核",
+    "merchants",
+    ref("Merchant"),
+    status=201,
+    body=MerchantBody,
+    secured=True,
+    errors=(404, 409),
 )
 async def register_merchant(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -111,8 +156,12 @@ async def register_merchant(request: Request) -> HTTPResponse:
 
 
 @bp.get("/merchants")
-@openapi.definition(
-    summary="我经营的商户；工作人员可查看全部（status 筛选）", tag="merchants", secured=BEARER
+@api_doc(
+    "我经营的商户；工作人员可查看全部（status 筛选）",
+    "merchants",
+    page(ref("Merchant")),
+    secured=True,
+    params=[MERCHANT_STATUS, CURSOR],
 )
 async def list_merchants(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -124,24 +173,40 @@ async def list_merchants(request: Request) -> HTTPResponse:
 
 
 @bp.get("/merchants/commitment")
-@openapi.definition(summary="诚信经营承诺书全文与版本", tag="merchants")
+@api_doc("诚信经营承诺书全文与版本", "merchants", obj({"version": STR, "text": STR}))
 async def merchant_commitment_text(request: Request) -> HTTPResponse:
     return json_body(service.commitment_text())
 
 
 @bp.get("/merchants/<merchant_id:str>")
-@openapi.definition(summary="商户详情、等级与评价依据", tag="merchants", secured=BEARER)
+@api_doc(
+    "商户详情、等级与评价依据",
+    "merchants",
+    ref("Merchant"),
+    secured=True,
+    params=[MERCHANT_ID],
+)
 async def merchant_detail(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request)
     return json_body(await service.merchant_detail(session, merchant_id))
 
 
 @bp.post("/merchants/<merchant_id:str>/commitment")
-@openapi.definition(
-    summary="经营者签署诚信经营承诺",
-    body={"application/json": CommitmentBody.model_json_schema()},
-    tag="merchants",
-    secured=BEARER,
+@api_doc(
+    "经营者签署诚信经营承诺",
+    "merchants",
+    obj(
+        {
+            "signed": BOOL,
+            "version": nullable(STR),
+            "signed_at": nullable(DATETIME),
+            "hash": nullable(STR),
+        }
+    ),
+    body=CommitmentBody,
+    secured=True,
+    params=[MERCHANT_ID],
+    errors=(409,),
 )
 async def sign_commitment(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request)
@@ -154,7 +219,15 @@ async def sign_commitment(request: Request, merchant_id: str) -> HTTPResponse:
 
 
 @bp.get("/merchants/<merchant_id:str>/plate.png")
-@openapi.definition(summary="可打印的商户信用码海报（PNG）", tag="merchants", secured=BEARER)
+@api_doc(
+    "可打印的商户信用码海报（PNG）",
+    "merchants",
+    BINARY,
+    content_type="image/png",
+    secured=True,
+    params=[MERCHANT_ID],
+    errors=(409,),
+)
 async def plate_png(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request)
     image = await service.plate_image(runtime(request), session, merchant_id, "poster")
@@ -162,7 +235,15 @@ async def plate_png(request: Request, merchant_id: str) -> HTTPResponse:
 
 
 @bp.get("/merchants/<merchant_id:str>/qr.png")
-@openapi.definition(summary="商户码二维码（PNG）", tag="merchants", secured=BEARER)
+@api_doc(
+    "商户码二维码（PNG）",
+    "merchants",
+    BINARY,
+    content_type="image/png",
+    secured=True,
+    params=[MERCHANT_ID],
+    errors=(409,),
+)
 async def qr_png(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request)
     image = await service.plate_image(runtime(request), session, merchant_id, "qr")
@@ -170,18 +251,27 @@ async def qr_png(request: Request, merchant_id: str) -> HTTPResponse:
 
 
 @bp.get("/merchants/<merchant_id:str>/complaints")
-@openapi.definition(summary="商户收到的投诉（经营者或工作人员）", tag="merchants", secured=BEARER)
+@api_doc(
+    "商户收到的投诉（经营者或工作人员）",
+    "merchants",
+    page(ref("Complaint")),
+    secured=True,
+    params=[MERCHANT_ID, CURSOR],
+)
 async def merchant_complaints(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request)
     return json_body(await complaints.of_merchant(session, merchant_id, request.args.get("cursor")))
 
 
 @bp.post("/complaints/<complaint_id:str>/reply")
-@openapi.definition(
-    summary="经营者回复投诉",
-    body={"application/json": ReplyBody.model_json_schema()},
-    tag="merchants",
-    secured=BEARER,
+@api_doc(
+    "经营者回复投诉",
+    "merchants",
+    ref("Complaint"),
+    body=ReplyBody,
+    secured=True,
+    params=[path("complaint_id", "投诉编号")],
+    errors=(409,),
 )
 async def reply_complaint(request: Request, complaint_id: str) -> HTTPResponse:
     session = await require_session(request)
@@ -190,18 +280,21 @@ async def reply_complaint(request: Request, complaint_id: str) -> HTTPResponse:
 
 
 @bp.get("/me/complaints")
-@openapi.definition(summary="我提交的投诉", tag="merchants", secured=BEARER)
+@api_doc("我提交的投诉", "merchants", page(ref("Complaint")), secured=True, params=[CURSOR])
 async def my_complaints(request: Request) -> HTTPResponse:
     session = await require_session(request)
     return json_body(await complaints.mine(session, request.args.get("cursor")))
 
 
 @bp.post("/admin/merchants/<merchant_id:str>/decision")
-@openapi.definition(
-    summary="工作人员审核商户：approve / reject / suspend / reinstate / revoke",
-    body={"application/json": MerchantDecisionBody.model_json_schema()},
-    tag="review",
-    secured=BEARER,
+@api_doc(
+    "工作人员审核商户：approve / reject / suspend / reinstate / revoke",
+    "review",
+    ref("Merchant"),
+    body=MerchantDecisionBody,
+    secured=True,
+    params=[MERCHANT_ID],
+    errors=(409,),
 )
 async def decide_merchant(request: Request, merchant_id: str) -> HTTPResponse:
     session = await require_session(request, *service.STAFF_ROLES)
@@ -214,18 +307,27 @@ async def decide_merchant(request: Request, merchant_id: str) -> HTTPResponse:
 
 
 @bp.get("/admin/complaints")
-@openapi.definition(summary="投诉处理队列（默认待处理，status 筛选）", tag="review", secured=BEARER)
+@api_doc(
+    "投诉处理队列（默认待处理，status 筛选）",
+    "review",
+    page(ref("Complaint")),
+    secured=True,
+    params=[COMPLAINT_STATUS, CURSOR],
+)
 async def complaint_queue(request: Request) -> HTTPResponse:
     await require_session(request, *service.STAFF_ROLES)
     return json_body(await complaints.queue(request.args.get("status"), request.args.get("cursor")))
 
 
 @bp.post("/admin/complaints/<complaint_id:str>/decision")
-@openapi.definition(
-    summary="工作人员认定投诉：uphold 成立 / dismiss 不成立",
-    body={"application/json": ComplaintDecisionBody.model_json_schema()},
-    tag="review",
-    secured=BEARER,
+@api_doc(
+    "工作人员认定投诉：uphold 成立 / dismiss 不成立",
+    "review",
+    ref("Complaint"),
+    body=ComplaintDecisionBody,
+    secured=True,
+    params=[path("complaint_id", "投诉编号")],
+    errors=(409,),
 )
 async def decide_complaint(request: Request, complaint_id: str) -> HTTPResponse:
     session = await require_session(request, *service.STAFF_ROLES)
@@ -241,7 +343,23 @@ async def decide_complaint(request: Request, complaint_id: str) -> HTTPResponse:
 
 
 @bp.get("/merchant-codes/<code:str>")
-@openapi.definition(summary="扫码查看商户信用（无需登录）", tag="merchants")
+@api_doc(
+    "扫码查看商户信用（无需登录）",
+    "merchants",
+    obj(
+        {
+            "code": STR,
+            "status": enum(*MerchantStatus),
+            "merchant": obj({"name": STR, "zone": STR, "address": STR, "category": STR}),
+            "level": ref("Level"),
+            "commitment": ANY_OBJECT,
+            "records": array(ref("Record")),
+            "complaints": obj({"total": INT, "upheld": INT}),
+        }
+    ),
+    params=[PLATE_CODE],
+    errors=(429,),
+)
 async def merchant_code(request: Request, code: str) -> HTTPResponse:
     body = await public.scan(
         runtime(request), code, "json", channel=channel(request), client=lambda: client_ip(request)
@@ -250,11 +368,15 @@ async def merchant_code(request: Request, code: str) -> HTTPResponse:
 
 
 @bp.post("/merchant-codes/<code:str>/complaints")
-@openapi.definition(
-    summary="消费者投诉商户（须登录）",
-    body={"application/json": ComplaintBody.model_json_schema()},
-    tag="merchants",
-    secured=BEARER,
+@api_doc(
+    "消费者投诉商户（须登录）",
+    "merchants",
+    ref("Complaint"),
+    status=201,
+    body=ComplaintBody,
+    secured=True,
+    params=[PLATE_CODE],
+    errors=(409, 429),
 )
 async def complain(request: Request, code: str) -> HTTPResponse:
     session = await require_session(request)
@@ -272,7 +394,15 @@ async def complain(request: Request, code: str) -> HTTPResponse:
 
 
 @h5.get("/m/<code:str>")
-@openapi.definition(summary="商户信用 H5 页面（手机浏览器扫码打开）", tag="merchants")
+@api_doc(
+    "商户信用 H5 页面（手机浏览器扫码打开）",
+    "merchants",
+    STR,
+    content_type="text/html",
+    params=[PLATE_CODE],
+    errors=(429,),
+    other={404: ("商户码不存在（H5 提示页）", STR)},
+)
 async def merchant_page(request: Request, code: str) -> HTTPResponse:
     try:
         page = await public.scan(

@@ -9,12 +9,24 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
-from sanic_ext import openapi
 
 from credit.applications import service
 from credit.applications.models import ApplicationKind
 from miniprogram_api.applications import COLLECTIONS
-from miniprogram_api.common import BEARER, channel, json_body, parse_body, require_session, runtime
+from miniprogram_api.common import channel, json_body, parse_body, require_session, runtime
+from miniprogram_api.openapi_schemas import (
+    APPLICATION_ID,
+    APPLICATION_STATUS,
+    CURSOR,
+    api_doc,
+    enum,
+    page,
+    query,
+    ref,
+)
+
+OVERDUE = query("overdue", enum("true", "false"), "true：只看已超过办理期限的在办申请")
+MODERATION = query("moderation", enum("review"), "review：只看内容安全待人工复核的申请")
 
 bp = Blueprint("review", url_prefix="/api/v1/admin")
 
@@ -88,27 +100,38 @@ def _register(collection: str, kind: ApplicationKind) -> None:
 
     label = service.KIND_LABELS[kind]
     bp.add_route(
-        openapi.definition(
-            summary=f"{label}审核队列（可按 status、overdue=true、moderation=review 筛选）",
-            tag="review",
-            secured=BEARER,
+        api_doc(
+            f"{label}审核队列（可按 status、overdue=true、moderation=review 筛选）",
+            "review",
+            page(ref("Application")),
+            secured=True,
+            params=[APPLICATION_STATUS, OVERDUE, MODERATION, CURSOR],
         )(queue),
         f"/{collection}",
         methods=["GET"],
         name=f"queue_{collection}",
     )
     bp.add_route(
-        openapi.definition(summary=f"{label}申请详情（审核）", tag="review", secured=BEARER)(read),
+        api_doc(
+            f"{label}申请详情（审核）",
+            "review",
+            ref("Application"),
+            secured=True,
+            params=[APPLICATION_ID],
+        )(read),
         f"/{collection}/<application_id:str>",
         methods=["GET"],
         name=f"review_{collection}",
     )
     bp.add_route(
-        openapi.definition(
-            summary=f"{label}审核决定：accept 受理 / reject 不予受理 / approve 通过 / deny 不通过",
-            body={"application/json": DecisionBody.model_json_schema()},
-            tag="review",
-            secured=BEARER,
+        api_doc(
+            f"{label}审核决定：accept 受理 / reject 不予受理 / approve 通过 / deny 不通过",
+            "review",
+            ref("Application"),
+            body=DecisionBody,
+            secured=True,
+            params=[APPLICATION_ID],
+            errors=(409,),
         )(decide),
         f"/{collection}/<application_id:str>/decision",
         methods=["POST"],

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
-from sanic_ext import openapi
 
 from infra import uploads
 from infra.errors import Invalid
-from miniprogram_api.common import (
-    BEARER,
-    json_body,
-    limit_per_client,
-    require_session,
-    runtime,
-)
+from miniprogram_api.common import json_body, limit_per_client, require_session, runtime
+from miniprogram_api.openapi_schemas import BINARY, INT, api_doc, enum, obj, path
+
+CONTENT_TYPES = ("image/jpeg", "image/png", "application/pdf")
 
 bp = Blueprint("uploads", url_prefix="/api/v1")
 
 
 @bp.post("/uploads")
-@openapi.definition(
-    summary="上传附件（仅图片与 PDF，按内容识别，图片去除 EXIF，含脚本或嵌入文件的 PDF 拒收）",
-    tag="applications",
-    secured=BEARER,
+@api_doc(
+    "上传附件（仅图片与 PDF，按内容识别，图片去除 EXIF，含脚本或嵌入文件的 PDF 拒收）",
+    "applications",
+    obj({"id": INT, "content_type": enum(*CONTENT_TYPES), "size": INT}),
+    status=201,
+    multipart=obj({"file": {"type": "string", "contentMediaType": "application/octet-stream"}}),
+    secured=True,
+    errors=(429,),
 )
 async def upload(request: Request) -> HTTPResponse:
     session = await require_session(request)
@@ -38,7 +38,14 @@ async def upload(request: Request) -> HTTPResponse:
 
 
 @bp.get("/uploads/<upload_id:str>")
-@openapi.definition(summary="读取附件（本人或审核人员）", tag="applications", secured=BEARER)
+@api_doc(
+    "读取附件（本人或审核人员）",
+    "applications",
+    BINARY,
+    content_type=CONTENT_TYPES,
+    secured=True,
+    params=[path("upload_id", "附件编号")],
+)
 async def read_upload(request: Request, upload_id: str) -> HTTPResponse:
     session = await require_session(request)
     stored, content = await uploads.readable_upload(runtime(request).settings, session, upload_id)

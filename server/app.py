@@ -40,6 +40,7 @@ from miniprogram_api import (
     uploads,
 )
 from miniprogram_api.common import json_body
+from miniprogram_api.openapi_schemas import ANY_OBJECT, api_doc, finalise
 from server import http_hygiene, observability
 from server.drainer import run_drainer_process
 from server.schema import SCHEMA
@@ -119,8 +120,9 @@ def create_app(
     if not settings.production:
 
         @app.get("/openapi.json")
+        @api_doc("本 OpenAPI 3.1 文档", "operations", ANY_OBJECT)
         async def openapi_json(request: Request) -> HTTPResponse:
-            return json_body(SpecificationBuilder().build(request.app).serialize())
+            return json_body(finalise(SpecificationBuilder().build(request.app).serialize()))
 
     observability.install(app, settings)
 

@@ -17,6 +17,7 @@ from infra.errors import NotFound
 from infra.observability import METRICS_CONTENT_TYPE, REQUEST_ID, observe, render_metrics
 from infra.runtime import Runtime
 from infra.settings import Settings
+from miniprogram_api.openapi_schemas import STR, api_doc
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's own id (a gateway's) is kept when it is plainly an id; anything else is replaced.
@@ -27,6 +28,13 @@ def install(app: Sanic, settings: Settings) -> None:
     app.on_request(_begin, priority=1000)
     app.on_response(_end, priority=-1000)
 
+    @api_doc(
+        "Prometheus 指标（仅本机或持有指标令牌者；其他请求 404）",
+        "operations",
+        STR,
+        content_type="text/plain",
+        errors=(404,),
+    )
     async def metrics(request: Request) -> HTTPResponse:
         if not _may_scrape(request, settings):
             raise NotFound("请求的地址不存在")
