@@ -21,6 +21,7 @@ from tortoise.exceptions import DBConnectionError
 from credit.workdays import warn_of_estimated_years
 from infra import audit, notifications
 from infra.errors import ApiError
+from infra.faults import OUTAGES, unavailable_part
 from infra.runtime import Runtime, start_runtime, stop_runtime
 from infra.settings import Settings, load_settings
 from miniprogram_api import (
@@ -175,8 +176,9 @@ def _sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
 
 
 def _dependency_down(request: Request, exc: Exception) -> HTTPResponse:
-    """The cache or the database did not answer: the client may retry, it is not a bug."""
-    log.error("dependency unavailable on %s %s: %s", request.method, request.path, exc)
+    """The cache or the database did not answer: the client may retry, it is not a bug. One
+    log line per outage (infra.faults), not one per request."""
+    OUTAGES.failed(unavailable_part(exc) or "cache", exc, f"{request.method} {request.path}")
     body = {"error": {"code": "SERVICE_UNAVAILABLE", "message": "服务暂时不可用，请稍后再试"}}
     response = json_body(body, 503)
     response.headers["Retry-After"] = "5"
@@ -184,5 +186,7 @@ def _dependency_down(request: Request, exc: Exception) -> HTTPResponse:
 
 
 def _unexpected_error(request: Request, exc: Exception) -> HTTPResponse:
+    if unavailable_part(exc) is not None:  # a driver's error under another name (asyncpg, SQLite)
+        return _dependency_down(request, exc)
     log.exception("unexpected error on %s %s", request.method, request.path)
     return json_body({"error": {"code": "INTERNAL", "message": "服务器开小差了，请稍后再试"}}, 500)
