@@ -49,6 +49,10 @@ async def _keep_session(connection: Any) -> None:
 
 def _connection(database_url: str) -> str | dict[str, Any]:
     url = resolve_database_url(database_url)
+    if url.startswith("sqlite://"):
+        sqlite = expand_db_url(url)
+        sqlite["engine"] = "infra.sqlite_engine"  # releases its lock when opening fails
+        return sqlite
     if not url.startswith(("postgres://", "postgresql://", "asyncpg://")):
         return url
     connection = expand_db_url(url)
