@@ -54,10 +54,13 @@ async def database_at(url: str):
     """The app's default connection replaced, for this task, by a real client of the same kind
     that points at `url` (a closed port, a refusing server, an unreachable file)."""
     from tortoise import connections
-    from tortoise.backends.base.config_generator import expand_db_url
+
+    from infra.db import connection_config
 
     current = connections.get("default")
-    credentials = expand_db_url(url)["credentials"]
+    config = connection_config(url)  # what the service configures, timeouts and all
+    assert isinstance(config, dict)
+    credentials = config["credentials"]
     broken = type(current)(**credentials, connection_name="default")
     token = connections.set("default", broken)
     try:
@@ -68,9 +71,9 @@ async def database_at(url: str):
             await broken.close()
 
 
-def unreachable_database_url() -> str:
+def unreachable_database_url(tmp_path) -> str:
     if BACKEND == "embedded":
-        return "sqlite:///proc/no-such-dir/credit.sqlite3"  # cannot be opened
+        return f"sqlite://{tmp_path}"  # a directory: SQLite cannot open it
     return f"postgres://postgres@127.0.0.1:{free_port()}/nothing"  # connection refused
 
 
@@ -89,12 +92,12 @@ def assert_503s(answers) -> None:
 
 
 async def test_a_database_that_cannot_be_reached_is_503_and_one_log_line(
-    client, login, caplog, monkeypatch
+    client, login, caplog, monkeypatch, tmp_path
 ):
     headers = await login("demo-citizen")
     monkeypatch.setattr(faults.OUTAGES, "_last", {})  # no outage of an earlier test open
     caplog.set_level(logging.INFO)
-    async with database_at(unreachable_database_url()):
+    async with database_at(unreachable_database_url(tmp_path)):
         answers = await answers_while_down(client, headers)
     assert_503s(answers)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -149,3 +152,25 @@ async def test_cannot_connect_now_is_503(client, login, monkeypatch):
     finally:
         server.close()
     assert_503s(answers)
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="a PostgreSQL connection")
+async def test_a_postgresql_that_accepts_but_never_answers_is_503_not_a_hang(
+    client, login, monkeypatch
+):
+    from infra import db
+
+    headers = await login("demo-citizen")
+    monkeypatch.setattr(faults.OUTAGES, "_last", {})
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT", 0.5)  # 5 s in service; the wiring is the same
+    silent = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        async with database_at(f"postgres://postgres@127.0.0.1:{port}/credit"):
+            started = asyncio.get_running_loop().time()
+            answer = await client.get("/api/v1/me", headers=headers)
+            elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        silent.close()
+    assert_503s([answer])
+    assert elapsed < 3, elapsed
