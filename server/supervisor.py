@@ -18,7 +18,9 @@ from sanic.worker.constants import ProcessState
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = 0.5  # seconds between looks at the processes
-FIRST_PAUSE = 1.0  # before the first restart of a process; doubles while it keeps dying
+# The first death is restarted at once; one within the pause after a restart waits for it, and
+# the pause doubles (2, 4, … 30 s) while the process keeps dying.
+FIRST_PAUSE = 1.0
 LONGEST_PAUSE = 30.0
 STABLE_AFTER = 60.0  # a process that lived this long starts again from FIRST_PAUSE
 
