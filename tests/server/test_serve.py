@@ -57,6 +57,10 @@ class Served:
             assert self.process is not None and self.process.poll() is None, self.log.read_text()
             try:
                 if self.request("GET", "/healthz")[0] == 200:
+                    # Sanic 25.12's manager may still be waiting for the workers' start-up
+                    # acknowledgement, and a signal inside that wait hangs it (before any
+                    # change here too): give it that moment, as an operator's Ctrl-C would.
+                    time.sleep(1.5)
                     return
             except OSError:
                 pass
