@@ -23,6 +23,7 @@ from redis.exceptions import LockError
 from tortoise.transactions import in_transaction
 
 from infra.cache import Keys, as_text
+from infra.faults import OUTAGES, unavailable_part
 from infra.models import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -310,7 +311,11 @@ async def run_drainer(
     while not stop.is_set():
         try:
             await drain(redis, keys, batch=batch)
-        except Exception:
-            log.exception("audit drain failed; entries stay in the stream and are retried")
+        except Exception as exc:
+            part = unavailable_part(exc)
+            if part is not None:  # one line per outage, not four a second
+                OUTAGES.failed(part, exc, "the audit drain (entries wait in the stream)")
+            else:
+                log.exception("audit drain failed; entries stay in the stream and are retried")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)

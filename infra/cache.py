@@ -8,15 +8,33 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+# Seconds a connect or a command may take before it fails (REDIS_TIMEOUT_SECONDS): a frozen
+# Redis then costs a request this long and a 503, never a hang.
+DEFAULT_TIMEOUT = 0.5
 
 
-def make_redis(url: str) -> Redis:
+def make_redis(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Redis:
+    """A client whose every connection carries the timeouts (set once on the pool, so no call
+    pays for them). A connection that broke while idle (Redis restarted) is reconnected and the
+    command sent once more; a command that timed out is not retried (the server may still be
+    frozen), and redis-py drops that connection, so no late reply is ever read as another's."""
     if url.startswith("fakeredis"):
         import fakeredis
 
         # One shared in-process server: every client made in this process sees the same data.
         return fakeredis.FakeAsyncRedis(server=_fake_server(), decode_responses=False)
-    return Redis.from_url(url, decode_responses=False, health_check_interval=30)
+    return Redis.from_url(
+        url,
+        decode_responses=False,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        health_check_interval=30,
+    )
 
 
 _FAKE_SERVER = None

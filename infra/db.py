@@ -41,24 +41,35 @@ def resolve_database_url(url: str) -> str:
     return url
 
 
+# Seconds asyncpg may take to open a connection (asyncpg's own default is 60): a PostgreSQL that
+# accepts but does not answer (frozen, overloaded) then costs a request this long and a 503.
+# A URL's `?timeout=` overrides it.
+CONNECT_TIMEOUT = 5.0
+
+
 async def _keep_session(connection: Any) -> None:
     """asyncpg's pool `reset`: nothing to undo. The service sets no session state (no SET,
     LISTEN, advisory locks or cursors), and asyncpg still rolls back a transaction left open
     before calling this; skipping the default reset query saves a round trip per release."""
 
 
-def _connection(database_url: str) -> str | dict[str, Any]:
+def connection_config(database_url: str) -> str | dict[str, Any]:
     url = resolve_database_url(database_url)
+    if url.startswith("sqlite://"):
+        sqlite = expand_db_url(url)
+        sqlite["engine"] = "infra.sqlite_engine"  # releases its lock when opening fails
+        return sqlite
     if not url.startswith(("postgres://", "postgresql://", "asyncpg://")):
         return url
     connection = expand_db_url(url)
     connection["credentials"]["reset"] = _keep_session
+    connection["credentials"].setdefault("timeout", CONNECT_TIMEOUT)
     return connection
 
 
 def tortoise_config(database_url: str, schema: Schema) -> dict[str, Any]:
     return {
-        "connections": {"default": _connection(database_url)},
+        "connections": {"default": connection_config(database_url)},
         "apps": {
             APP_LABEL: {
                 "models": list(schema.models),

@@ -8,6 +8,10 @@ On a plain TCP Redis a script goes over one pipelined connection per worker (`Sc
 redis-py's per-command machinery (pool checkout, retry wrapper, Python packing, one socket write
 per command) cost more CPU than the rest of the request. Anything else (fakeredis, TLS, a unix
 socket) uses redis-py's script object; both send the same EVALSHA.
+
+The channel takes the client's timeouts (`socket_timeout`, `socket_connect_timeout`) without a
+timer per call: a connection is given up when replies are owed and none has come for the
+timeout (one watch timer per connection), which fails every waiting request at once.
 """
 
 from __future__ import annotations
@@ -24,22 +28,52 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import Connection as TcpConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class _ReplyProtocol(asyncio.Protocol):
     """RESP2 replies, in order, to the futures of the commands sent (Redis answers a connection's
     commands in the order it received them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float | None = None) -> None:
         self.transport: asyncio.Transport | None = None
         self.waiters: deque[asyncio.Future[Any]] = deque()
         self.reader = hiredis.Reader()
         self.pending: list[bytes] = []
+        self.timeout = timeout
+        # Loop time of the last reply, or of the first command sent to an idle connection.
+        self.progress = 0.0
+        self._watch: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A TCP connection's transport: asyncio's is an asyncio.Transport; uvloop's (Sanic's loop
         # in production) has the same methods without the base class, so no isinstance check.
         self.transport = cast(asyncio.Transport, transport)
+        if self.timeout:
+            loop = asyncio.get_running_loop()
+            self.progress = loop.time()
+            self._watch = loop.call_later(self.timeout / 4, self._check)
+
+    def _check(self) -> None:
+        """Every quarter of the timeout: replies owed and none for the timeout is a frozen or
+        unreachable server. The connection is dropped (a late reply must never be read as
+        another command's) and its waiters fail now; the next call connects anew."""
+        assert self.timeout is not None
+        loop = asyncio.get_running_loop()
+        if self.transport is None:
+            return
+        if self.waiters and loop.time() - self.progress > self.timeout:
+            transport, self.transport = self.transport, None
+            transport.abort()
+            self._fail(RedisTimeoutError(f"Redis did not answer within {self.timeout} s"))
+            return
+        self._watch = loop.call_later(self.timeout / 4, self._check)
+
+    def _fail(self, exc: Exception) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(exc)
 
     def queue(self, command: bytes) -> None:
         """Written at the end of this loop iteration, together with the others queued in it."""
@@ -53,6 +87,8 @@ class _ReplyProtocol(asyncio.Protocol):
             self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
+        if self.timeout:
+            self.progress = asyncio.get_running_loop().time()
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
             waiter = self.waiters.popleft()
@@ -65,10 +101,9 @@ class _ReplyProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(RedisConnectionError(f"Redis connection lost: {exc}"))
+        if self._watch is not None:
+            self._watch.cancel()
+        self._fail(RedisConnectionError(f"Redis connection lost: {exc}"))
 
 
 class ScriptChannel:
@@ -80,6 +115,11 @@ class ScriptChannel:
         self._sha = hashlib.sha1(self._script, usedforsecurity=False).hexdigest().encode()
         self._host = connection_kwargs.get("host", "localhost")
         self._port = int(connection_kwargs.get("port", 6379))
+        # The client's own timeouts (infra.cache.make_redis sets them on its pool).
+        self._timeout: float | None = connection_kwargs.get("socket_timeout")
+        self._connect_timeout: float | None = (
+            connection_kwargs.get("socket_connect_timeout") or self._timeout
+        )
         self._setup: list[tuple[Any, ...]] = []
         if connection_kwargs.get("password"):
             user = connection_kwargs.get("username")
@@ -101,6 +141,15 @@ class ScriptChannel:
 
     async def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         try:
+            return await self._evalsha(keys, args)
+        except RedisConnectionError:
+            # The connection broke before the loop saw it (Redis restarted while it was idle):
+            # once more on a new one, as the pool's clients do (infra.cache.make_redis). A
+            # timeout is not retried: the server may still be frozen.
+            return await self._evalsha(keys, args)
+
+    async def _evalsha(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        try:
             return await self._send(b"EVALSHA", self._sha, keys, args)
         except ResponseError as exc:
             if not str(exc).startswith("NOSCRIPT"):
@@ -111,7 +160,10 @@ class ScriptChannel:
         self, command: bytes, body: bytes, keys: Sequence[str], args: Sequence[str | int]
     ) -> Any:
         protocol = await self._connected()
-        waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        if not protocol.waiters and protocol.timeout:  # an idle connection: its clock starts
+            protocol.progress = loop.time()
         protocol.waiters.append(waiter)
         parts: tuple[bytes | str | int, ...] = (command, body, len(keys), *keys, *args)
         protocol.queue(hiredis.pack_command(parts))  # type: ignore[arg-type]  # its stub says 1-tuple
@@ -129,6 +181,8 @@ class ScriptChannel:
         connecting = self._connecting
         try:
             self._protocol = await asyncio.shield(connecting)
+        except TimeoutError as exc:  # before OSError, of which it is a subclass
+            raise RedisTimeoutError(f"Redis did not accept a connection: {exc!r}") from exc
         except OSError as exc:
             raise RedisConnectionError(f"cannot reach Redis: {exc}") from exc
         finally:
@@ -137,7 +191,13 @@ class ScriptChannel:
         return self._protocol
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _ReplyProtocol:
-        transport, protocol = await loop.create_connection(_ReplyProtocol, self._host, self._port)
+        async with asyncio.timeout(self._connect_timeout):  # connecting only, never per call
+            return await self._open(loop)
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _ReplyProtocol:
+        transport, protocol = await loop.create_connection(
+            lambda: _ReplyProtocol(self._timeout), self._host, self._port
+        )
         try:
             for command in self._setup:  # AUTH, SELECT
                 waiter = loop.create_future()

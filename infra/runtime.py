@@ -36,7 +36,7 @@ async def start_runtime(
     settings: Settings, schema: Schema, *, apply_migrations: bool = True
 ) -> Runtime:
     await open_database(settings.database_url, schema, apply_migrations=apply_migrations)
-    redis = make_redis(settings.redis_url)
+    redis = make_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
     keys = Keys(settings.redis_prefix)
     fake: FakeWeChat | None = None
     api_base = settings.wechat_api_base

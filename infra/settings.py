@@ -35,6 +35,7 @@ ENV_VARS = {
     "DATABASE_URL": "database_url",
     "REDIS_URL": "redis_url",
     "REDIS_PREFIX": "redis_prefix",
+    "REDIS_TIMEOUT_SECONDS": "redis_timeout_seconds",
     "WECHAT_APPID": "wechat_appid",
     "WECHAT_SECRET": "wechat_secret",
     "WECHAT_API_BASE": "wechat_api_base",
@@ -83,6 +84,8 @@ class Settings(BaseModel):
     database_url: str = "sqlite://var/credit.sqlite3"
     redis_url: str = "fakeredis://"
     redis_prefix: str = "alxa:"
+    # A Redis connect or command, then 503 (a frozen Redis never hangs a request).
+    redis_timeout_seconds: float = Field(0.5, gt=0, le=30)
     wechat_api_base: str = BUILTIN_WECHAT
     wechat_appid: str = "wx-fake-appid"
     wechat_secret: str = FAKE_WECHAT_SECRET

@@ -24,6 +24,7 @@ from credit.person_names import seal_stored_names
 from credit.workdays import warn_of_estimated_years
 from infra import audit, notifications
 from infra.errors import ApiError
+from infra.faults import OUTAGES, unavailable_part
 from infra.observability import DEPENDENCY_ERRORS, LogFormat, configure_logging
 from infra.runtime import Runtime, start_runtime, stop_runtime
 from infra.settings import Settings, load_settings
@@ -44,6 +45,7 @@ from miniprogram_api.openapi_schemas import ANY_OBJECT, api_doc, finalise
 from server import http_hygiene, observability
 from server.drainer import run_drainer_process
 from server.schema import SCHEMA
+from server.supervisor import WorkerSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +135,8 @@ def create_app(
     app.error_handler.add(Exception, _unexpected_error)
 
     app.main_process_ready(_start_drainer_process)
+    app.main_process_ready(_start_supervisor)
+    app.main_process_stop(_stop_supervisor)
     app.before_server_start(_start)
     app.after_server_stop(_stop)
     return app
@@ -142,14 +146,33 @@ async def _start_drainer_process(app: Sanic, _loop: Any = None) -> None:
     """Under Sanic's worker manager (every multi-process serve), the audit stream is drained by
     one process of its own beside the HTTP workers: draining inside the workers cost them ~13%
     of their CPU and the p99 tail. Single-process serving (embedded default, tests) never gets
-    here and drains in a task instead (see _start)."""
-    app.manager.manage("AuditDrainer", run_drainer_process, {"settings": app.ctx.settings})
+    here and drains in a task instead (see _start).
+
+    Not with the in-process cache (the embedded default): a process of its own would have a
+    cache of its own, empty, and drain nothing; the single worker drains its own stream."""
+    if app.ctx.settings.uses_fakeredis:
+        return
+    app.manager.manage(
+        "AuditDrainer", run_drainer_process, {"settings": app.ctx.settings}, restartable=True
+    )
 
 
-def _drainer_in_own_process() -> bool:
+async def _start_supervisor(app: Sanic, _loop: Any = None) -> None:
+    """A worker (or the drainer) that dies is replaced (server/supervisor.py)."""
+    app.ctx.supervisor = WorkerSupervisor(app.manager)
+    app.ctx.supervisor.start()
+
+
+async def _stop_supervisor(app: Sanic, _loop: Any = None) -> None:
+    supervisor = getattr(app.ctx, "supervisor", None)
+    if supervisor is not None:
+        supervisor.stop.set()
+
+
+def _drainer_in_own_process(settings: Settings) -> bool:
     """Workers started by the manager carry SANIC_WORKER_NAME; the manager then also runs
-    _start_drainer_process."""
-    return bool(os.environ.get("SANIC_WORKER_NAME"))
+    _start_drainer_process, which starts the drainer process unless the cache is in-process."""
+    return bool(os.environ.get("SANIC_WORKER_NAME")) and not settings.uses_fakeredis
 
 
 async def _start(app: Sanic, _loop: Any = None) -> None:
@@ -167,11 +190,12 @@ async def _start(app: Sanic, _loop: Any = None) -> None:
         asyncio.create_task(notifications.run_outbox(rt.wechat, app.ctx.stop_background)),
         asyncio.create_task(_overdue_notices(app.ctx.stop_background)),
     ]
-    if not _drainer_in_own_process():
+    app.ctx.drains_here = not _drainer_in_own_process(rt.settings)
+    if app.ctx.drains_here:
         app.ctx.background.append(
             asyncio.create_task(audit.run_drainer(rt.redis, rt.keys, app.ctx.stop_background))
         )
-    else:
+    if os.environ.get("SANIC_WORKER_NAME"):
         # A worker of a multi-process serve: everything loaded so far lives as long as the
         # process. Freezing it keeps the collector's full passes off those ~80k objects: each
         # pass took tens of ms, the warm /me/credit p99 at 64 connections (~52 ms → ~15 ms).
@@ -196,6 +220,14 @@ async def _overdue_notices(stop: asyncio.Event, interval: float = OVERDUE_CHECK_
 async def _stop(app: Sanic, _loop: Any = None) -> None:
     app.ctx.stop_background.set()
     await asyncio.gather(*app.ctx.background)
+    if app.ctx.drains_here:  # what the last requests appended, before the cache goes away
+        try:
+            await audit.drain(app.ctx.runtime.redis, app.ctx.runtime.keys, wait=5.0)
+        except Exception as exc:
+            part = unavailable_part(exc)
+            if part is None:
+                raise
+            OUTAGES.failed(part, exc, "the audit drain at shutdown (entries stay in the stream)")
     if app.ctx.owns_runtime and app.ctx.runtime is not None:
         await stop_runtime(app.ctx.runtime)
         app.ctx.runtime = None
@@ -220,9 +252,11 @@ def _sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
 
 
 def _dependency_down(request: Request, exc: Exception) -> HTTPResponse:
-    """The cache or the database did not answer: the client may retry, it is not a bug."""
-    DEPENDENCY_ERRORS.labels("database" if isinstance(exc, DBConnectionError) else "redis").inc()
-    log.error("dependency unavailable on %s %s: %s", request.method, request.path, exc)
+    """The cache or the database did not answer: the client may retry, it is not a bug. One
+    log line per outage (infra.faults), not one per request."""
+    part = unavailable_part(exc) or "cache"
+    DEPENDENCY_ERRORS.labels(part).inc()
+    OUTAGES.failed(part, exc, f"{request.method} {request.path}")
     body = {"error": {"code": "SERVICE_UNAVAILABLE", "message": "服务暂时不可用，请稍后再试"}}
     response = json_body(body, 503)
     response.headers["Retry-After"] = "5"
@@ -230,5 +264,7 @@ def _dependency_down(request: Request, exc: Exception) -> HTTPResponse:
 
 
 def _unexpected_error(request: Request, exc: Exception) -> HTTPResponse:
+    if unavailable_part(exc) is not None:  # a driver's error under another name (asyncpg, SQLite)
+        return _dependency_down(request, exc)
     log.exception("unexpected error on %s %s", request.method, request.path)
     return json_body({"error": {"code": "INTERNAL", "message": "服务器开小差了，请稍后再试"}}, 500)

@@ -30,7 +30,7 @@ async def _drainer_main(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):  # the manager stops its processes by SIGINT
         loop.add_signal_handler(signum, stop.set)
     await open_database(settings.database_url, SCHEMA, apply_migrations=False)
-    redis = make_redis(settings.redis_url)
+    redis = make_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
     keys = Keys(settings.redis_prefix)
     log.info("audit drainer process started (pid %s)", os.getpid())
     try:

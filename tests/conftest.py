@@ -224,3 +224,14 @@ async def quiet_outbox(runtime, fake_wechat):  # type: ignore[no-untyped-def]
         claimed_until=None,
         next_attempt_at=datetime.now(UTC) + timedelta(days=3650),
     )
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[object]:
+    """A redis-server of this test's own (tests/helpers.PrivateRedis), stopped afterwards."""
+    from tests.helpers import PrivateRedis
+
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from redis.asyncio import Redis
 
 
@@ -66,3 +68,43 @@ async def test_unknown_path_and_method_use_the_error_shape(client):
     wrong = await client.delete("/api/v1/me")
     assert wrong.status_code == 405
     assert wrong.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_a_frozen_redis_answers_503_within_a_second_on_every_path(
+    client, runtime, login, private_redis
+):
+    from infra.cache import make_redis
+    from infra.redis_scripts import close_scripts
+
+    citizen = await login("demo-citizen")
+    staff = await login("demo-staff")
+    issued = await client.get("/api/v1/me/credit-code", headers=citizen)
+    assert issued.status_code == 200, issued.text
+    token = issued.json()["token"]
+    working = runtime.redis
+    frozen = make_redis(private_redis.url, timeout=runtime.settings.redis_timeout_seconds)
+    await frozen.ping()  # pooled, then frozen: the pool and the pipelined channel both meet it
+    private_redis.freeze()
+    runtime.redis = frozen
+    try:
+        requests = [
+            ("GET", "/api/v1/me/credit", citizen, None),  # the hot path's pipelined script
+            ("POST", "/api/v1/scan/verify", staff, {"token": token}),  # the other one
+            ("GET", "/api/v1/me", citizen, None),  # the session through the pool
+            ("GET", "/api/v1/merchant-codes/DemoTuoling01", None, None),  # a plate scan
+            ("GET", "/api/v1/subjects?q=驼铃", None, None),  # a rate-limited public search
+        ]
+        for method, path, headers, body in requests:
+            started = time.monotonic()
+            answer = await client.request(method, path, headers=headers, json=body)
+            elapsed = time.monotonic() - started
+            assert answer.status_code == 503, (path, answer.text)
+            assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+            assert answer.headers["retry-after"] == "5"
+            assert elapsed < 1.0, (path, elapsed)
+    finally:
+        runtime.redis = working
+        private_redis.thaw()
+        await close_scripts(frozen)
+        await frozen.aclose()
+    assert (await client.get("/api/v1/me", headers=citizen)).status_code == 200
