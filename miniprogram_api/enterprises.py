@@ -12,7 +12,14 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from credit import enterprises
-from miniprogram_api.common import channel, json_body, parse_body, require_session, runtime
+from miniprogram_api.common import (
+    channel,
+    json_body,
+    limit_per_client,
+    parse_body,
+    require_session,
+    runtime,
+)
 from miniprogram_api.openapi_schemas import ANY_OBJECT, STR, api_doc, array, obj, page
 
 ENTERPRISE = obj(
@@ -41,11 +48,12 @@ class EnterpriseClaimBody(BaseModel):
     description="法定代表人本人：201 即可代办；受托经办人：201 授权申请待审核；已可代办：200",
     body=EnterpriseClaimBody,
     secured=True,
-    errors=(404, 409),
+    errors=(404, 409, 429),
     other={200: ("已可代办（重复认证）", ANY_OBJECT)},
 )
 async def claim_enterprise(request: Request) -> HTTPResponse:
     session = await require_session(request)
+    await limit_per_client(request, session, "enterprise_claim")
     body = parse_body(request, EnterpriseClaimBody)
     shaped, status = await enterprises.claim(
         runtime(request),

@@ -139,10 +139,11 @@ async def zone_index(request: Request, zone_id: str) -> HTTPResponse:
     status=201,
     body=MerchantBody,
     secured=True,
-    errors=(404, 409),
+    errors=(404, 409, 429),
 )
 async def register_merchant(request: Request) -> HTTPResponse:
     session = await require_session(request)
+    await limit_per_client(request, session, "merchant_registration")
     body = parse_body(request, MerchantBody)
     merchant = await service.register(
         session,
@@ -271,10 +272,11 @@ async def merchant_complaints(request: Request, merchant_id: str) -> HTTPRespons
     body=ReplyBody,
     secured=True,
     params=[path("complaint_id", "投诉编号")],
-    errors=(409,),
+    errors=(409, 429),
 )
 async def reply_complaint(request: Request, complaint_id: str) -> HTTPResponse:
     session = await require_session(request)
+    await limit_per_client(request, session, "complaint_reply")
     body = parse_body(request, ReplyBody)
     return json_body(await complaints.reply(runtime(request), session, complaint_id, body.reply))
 

@@ -20,6 +20,9 @@ WRITES = [
     ("repair", "/api/v1/repairs"),
     ("objection", "/api/v1/objections"),
     ("complaint", "/api/v1/merchant-codes/NoSuchCode01/complaints"),
+    ("enterprise_claim", "/api/v1/me/enterprises"),
+    ("merchant_registration", "/api/v1/merchants"),
+    ("complaint_reply", "/api/v1/complaints/1/reply"),
 ]
 
 
