@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -65,9 +65,19 @@ def prepare_multiprocess(directory: Path) -> None:
     os.environ[MULTIPROCESS_ENV] = str(directory)
 
 
+_counted: dict[tuple[str, str, int], Any] = {}  # labels() costs more than the count itself
+_timed: dict[tuple[str, str], Any] = {}
+
+
 def observe(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    counter = _counted.get((method, route, status))
+    if counter is None:
+        counter = _counted[(method, route, status)] = REQUESTS.labels(method, route, str(status))
+    counter.inc()
+    timer = _timed.get((method, route))
+    if timer is None:
+        timer = _timed[(method, route)] = LATENCY.labels(method, route)
+    timer.observe(seconds)
 
 
 async def render_metrics(redis: Redis, keys: Keys) -> bytes:

@@ -127,6 +127,7 @@ def create_app(
             return json_body(finalise(SpecificationBuilder().build(request.app).serialize()))
 
     observability.install(app, settings)
+    app.on_response(_on_response, priority=-1000)
 
     app.error_handler.add(ApiError, _api_error)
     app.error_handler.add(SanicException, _sanic_error)
@@ -231,6 +232,12 @@ async def _stop(app: Sanic, _loop: Any = None) -> None:
     if app.ctx.owns_runtime and app.ctx.runtime is not None:
         await stop_runtime(app.ctx.runtime)
         app.ctx.runtime = None
+
+
+async def _on_response(request: Request, response: HTTPResponse) -> None:
+    """The one response middleware: security headers, the request id and the metrics."""
+    http_hygiene.add_security_headers(response)
+    observability.finish(request, response)
 
 
 def _api_error(request: Request, exc: ApiError) -> HTTPResponse:
