@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -120,11 +120,20 @@ async def _backlogs(redis: Redis, keys: Keys) -> list[tuple[str, str, float]]:
     ]
 
 
+def _no_request() -> str:
+    return REQUEST_ID.get()
+
+
+# The id of the request being served, for log lines: the web layer installs the function that
+# knows its current request (server/observability.py); "-" outside one.
+current_request_id: Callable[[], str] = _no_request
+
+
 class RequestIdFilter(logging.Filter):
     """Gives every record the request id of the request being served ("-" outside one)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = REQUEST_ID.get()
+        record.request_id = current_request_id()
         return True
 
 

@@ -74,7 +74,8 @@ def create_app(
 ) -> Sanic:
     """`runtime` lets a caller that already holds one (tests, tools) share it with the app;
     otherwise each worker starts its own at server start and stops it at server stop.
-    `log_format`: a served process's logging (tests keep pytest's)."""
+    `log_format`: a served process's logging (`python -m server serve`; tests, which serve
+    through ASGI, keep pytest's)."""
     settings = settings or (runtime.settings if runtime else load_settings())
     number = next(_app_numbers)
     app = Sanic("credit_alxa" if number == 0 else f"credit_alxa_{number}")
@@ -126,7 +127,7 @@ def create_app(
         async def openapi_json(request: Request) -> HTTPResponse:
             return json_body(finalise(SpecificationBuilder().build(request.app).serialize()))
 
-    observability.install(app, settings)
+    observability.install(app, settings, served=log_format is not None)
     app.on_response(_on_response, priority=-1000)
 
     app.error_handler.add(ApiError, _api_error)

@@ -11,8 +11,10 @@ import re
 import time
 
 from sanic import Request, Sanic
+from sanic.exceptions import SanicException
 from sanic.response import HTTPResponse, raw
 
+from infra import observability as infra_observability
 from infra.errors import NotFound
 from infra.observability import METRICS_CONTENT_TYPE, REQUEST_ID, observe, render_metrics
 from infra.runtime import Runtime
@@ -24,10 +26,14 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _CALLER_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
 
-def install(app: Sanic, settings: Settings) -> None:
-    """The request id and the start time at every request; `finish` is called by the app's one
-    response middleware (one middleware call costs the hot paths a few µs each)."""
-    app.on_request(_begin, priority=1000)
+def install(app: Sanic, settings: Settings, *, served: bool) -> None:
+    """`finish` is called by the app's one response middleware. No request middleware: each
+    costs the hot paths µs; the id is made when first needed (a log line or the response), and
+    Sanic's HTTP/1 server notes when a request reached its handler (under ASGI a request
+    middleware does)."""
+    infra_observability.current_request_id = _current_request_id
+    if not served:  # an ASGI server (the tests): no HTTP/1 protocol notes the start
+        app.on_request(_begin, priority=1000)
 
     @api_doc(
         "Prometheus 指标（仅本机或持有指标令牌者；其他请求 404）",
@@ -45,15 +51,30 @@ def install(app: Sanic, settings: Settings) -> None:
     app.add_route(metrics, "/metrics", methods=["GET"], name="metrics")
 
 
+def request_id(request: Request) -> str:
+    """This request's id: a gateway's own when it is plainly one, else a new one; made once."""
+    known: str | None = getattr(request.ctx, "request_id", None)
+    if known is None:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        known = given if given and _CALLER_ID.match(given) else os.urandom(16).hex()
+        request.ctx.request_id = known
+    return known
+
+
+def _current_request_id() -> str:
+    try:
+        return request_id(Request.get_current())
+    except SanicException:  # not inside a request: whatever the caller set, or "-"
+        return REQUEST_ID.get()
+
+
 async def _begin(request: Request) -> None:
     request.ctx.started = time.perf_counter()
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    REQUEST_ID.set(given if given and _CALLER_ID.match(given) else os.urandom(16).hex())
 
 
 def finish(request: Request, response: HTTPResponse) -> None:
-    response.headers[REQUEST_ID_HEADER] = REQUEST_ID.get()
-    started = getattr(request.ctx, "started", None)
+    response.headers[REQUEST_ID_HEADER] = request_id(request)
+    started = getattr(request.stream, "perft0", None) or getattr(request.ctx, "started", None)
     if started is not None:
         route = request.route.path if request.route else "unmatched"
         observe(request.method, route, response.status, time.perf_counter() - started)
