@@ -14,6 +14,7 @@ from typing import Literal
 
 import asyncpg
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tortoise.exceptions import DBConnectionError
 
@@ -22,6 +23,16 @@ log = logging.getLogger(__name__)
 Part = Literal["cache", "database"]
 PART_NAMES: dict[Part, str] = {"cache": "Redis", "database": "the database"}
 
+# Redis's: unreachable, frozen, and its answers that mean "not now": still loading its AOF after a
+# restart (BusyLoadingError and MASTERDOWN are ConnectionErrors in redis-py), a replica during a
+# failover (READONLY), full (OOM), a slot moving (TRYAGAIN).
+_REDIS_UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    OutOfMemoryError,
+    TryAgainError,
+)
 # PostgreSQL's answers that mean "not now" rather than "wrong query": connection exceptions
 # (SQLSTATE class 08), insufficient resources (53: too many connections, out of memory or disk)
 # and operator intervention (57: starting up / cannot connect now, shutting down, cancelled).
@@ -50,7 +61,7 @@ def unavailable_part(exc: BaseException) -> Part | None:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, RedisConnectionError | RedisTimeoutError):
+        if isinstance(current, _REDIS_UNAVAILABLE):
             return "cache"
         if isinstance(current, (DBConnectionError, *_PG_UNAVAILABLE)):
             return "database"

@@ -24,10 +24,11 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import hiredis
+from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection as TcpConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
@@ -95,7 +96,9 @@ class _ReplyProtocol(asyncio.Protocol):
             if waiter.done():
                 continue  # its caller was cancelled; the reply is still consumed in order
             if isinstance(reply, hiredis.ReplyError):
-                waiter.set_exception(ResponseError(str(reply)))
+                # redis-py's own mapping: LOADING (a restarted Redis reading its AOF) is its
+                # BusyLoadingError, a ConnectionError, so infra.faults answers 503, not 500.
+                waiter.set_exception(BaseParser.parse_error(str(reply)))
             else:
                 waiter.set_result(reply)
 
@@ -151,9 +154,7 @@ class ScriptChannel:
     async def _evalsha(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         try:
             return await self._send(b"EVALSHA", self._sha, keys, args)
-        except ResponseError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
+        except NoScriptError:
             return await self._send(b"EVAL", self._script, keys, args)  # loads it again
 
     async def _send(

@@ -163,7 +163,7 @@ class PrivateRedis:
         self.process = None  # type: ignore[var-annotated]
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, *extra: str, ready: bytes = b"+PONG") -> None:
         import shutil
         import socket
         import subprocess
@@ -176,7 +176,7 @@ class PrivateRedis:
             pytest.skip("redis-server is not installed")
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
+             "--appendonly", "no", "--dir", str(self.dir), *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
@@ -184,7 +184,7 @@ class PrivateRedis:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(16).startswith(ready):
                         return
             except OSError:
                 time.sleep(0.05)
@@ -210,3 +210,22 @@ class PrivateRedis:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def restart_loading(self, keys: int = 4000, seconds: float = 2.0) -> None:
+        """Restart as a production Redis does after a crash: reading its AOF, answering every
+        command `-LOADING` meanwhile (slowed down with the options Redis's own tests use)."""
+        import subprocess
+
+        self.stop()
+        self.start("--appendonly", "yes")
+        fill = "for i=1,tonumber(ARGV[1]) do redis.call('SET','filler:'..i,'x') end"
+        subprocess.run(
+            ["redis-cli", "-p", str(self.port), "EVAL", fill, "0", str(keys)],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.stop()
+        delay_us = int(seconds * 1_000_000 / keys)
+        self.start(
+            "--appendonly", "yes", "--key-load-delay", str(delay_us),
+            "--loading-process-events-interval-bytes", "1024", ready=b"-LOADING",
+        )  # fmt: skip

@@ -108,3 +108,29 @@ async def test_a_frozen_redis_answers_503_within_a_second_on_every_path(
         await close_scripts(frozen)
         await frozen.aclose()
     assert (await client.get("/api/v1/me", headers=citizen)).status_code == 200
+
+
+async def test_a_redis_still_loading_its_aof_answers_503_not_500(
+    client, runtime, login, private_redis
+):
+    """After a crash a production Redis answers `-LOADING` until its AOF is read: the hot path's
+    pipelined script and the pool's commands both meet it (the peak bench saw 500s here)."""
+    from infra.cache import make_redis
+    from infra.redis_scripts import close_scripts
+
+    citizen = await login("demo-citizen")
+    working = runtime.redis
+    restarted = make_redis(private_redis.url, timeout=runtime.settings.redis_timeout_seconds)
+    private_redis.restart_loading(seconds=3.0)
+    runtime.redis = restarted
+    try:
+        for path in ("/api/v1/me/credit", "/api/v1/merchant-codes/DemoTuoling01"):
+            headers = citizen if path.startswith("/api/v1/me") else None
+            answer = await client.get(path, headers=headers)
+            assert answer.status_code == 503, (path, answer.text)
+            assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+            assert answer.headers["retry-after"] == "5"
+    finally:
+        runtime.redis = working
+        await close_scripts(restarted)
+        await restarted.aclose()
