@@ -6,6 +6,8 @@ Which model modules and migrations make up the schema is the composition root's 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate
 
 from infra.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
 
 APP_LABEL = "credit"
 
@@ -91,5 +95,17 @@ async def open_database(
     await Tortoise.init(config=config, _enable_global_fallback=True)
 
 
+CLOSE_TIMEOUT_SECONDS = 5.0
+
+
 async def close_database() -> None:
-    await Tortoise.close_connections()
+    """Bounded: a worker stopping because its manager died (kill -9) found aiosqlite's thread
+    already gone and waited forever for it to confirm the close, so the process never exited."""
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+            await Tortoise.close_connections()
+    except TimeoutError:
+        log.warning(
+            "the database connections did not close within %.0f s; leaving them",
+            CLOSE_TIMEOUT_SECONDS,
+        )

@@ -45,7 +45,7 @@ from miniprogram_api.openapi_schemas import ANY_OBJECT, api_doc, finalise
 from server import http_hygiene, observability
 from server.drainer import run_drainer_process
 from server.schema import SCHEMA
-from server.supervisor import WorkerSupervisor
+from server.supervisor import WorkerSupervisor, exit_with_manager
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,7 @@ def _drainer_in_own_process(settings: Settings) -> bool:
 
 
 async def _start(app: Sanic, _loop: Any = None) -> None:
+    exit_with_manager()  # a worker of a multi-process serve stops when its manager dies
     warn_of_estimated_years()  # due dates over a year not yet announced are estimates
     if app.ctx.runtime is None:
         app.ctx.runtime = await start_runtime(

@@ -14,11 +14,13 @@ from infra.cache import Keys, make_redis
 from infra.db import close_database, open_database
 from infra.settings import Settings
 from server.schema import SCHEMA
+from server.supervisor import exit_with_manager
 
 log = logging.getLogger(__name__)
 
 
 def run_drainer_process(settings: Settings) -> None:
+    exit_with_manager()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_drainer_main(settings))

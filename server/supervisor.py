@@ -1,4 +1,5 @@
-"""Replace a worker process that died (kill -9, the OOM killer, a crash).
+"""Replace a worker process that died (kill -9, the OOM killer, a crash), and never outlive
+the manager.
 
 Sanic's worker manager (25.12) marks such a process FAILED and carries on without it: the
 service silently runs on fewer workers. This thread of the main process watches the manager's
@@ -8,7 +9,12 @@ keeps dying so a worker that cannot start does not spin."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import multiprocessing
+import os
+import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -68,3 +74,22 @@ class WorkerSupervisor:
             self._restarted_at[name] = now
             self._pause[name] = min(pause * 2, LONGEST_PAUSE)
             self.manager.monitor_publisher.send(name)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def exit_with_manager(signum: int = signal.SIGTERM) -> None:
+    """A process Sanic's manager started is sent `signum` when the manager dies (kill -9, the OOM
+    killer): left running, orphaned workers and the drainer kept the port and a CPU busy with
+    nobody to stop them. The kernel delivers it (prctl PR_SET_PDEATHSIG), so nothing polls. Linux
+    only; a no-op outside a manager (single-process serving, tests)."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+        log.warning("cannot ask to be stopped with the manager: errno %s", ctypes.get_errno())
+        return
+    if os.getppid() != parent.pid:  # the manager died before the request took effect
+        os.kill(os.getpid(), signum)

@@ -179,3 +179,48 @@ def test_a_worker_killed_with_kill_9_is_replaced(tmp_path):
     finally:
         served.stop()
         redis.stop()
+
+
+def _running(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (a zombie, dead but not yet reaped by init, is not)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def _gone_within(pids: list[int], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (alive := _running(pids)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="two workers need a real Redis (that pass)")
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_no_worker_outlives_the_manager(tmp_path, signum):
+    """kill -9 of the main process once left its workers and the drainer running, orphaned,
+    holding the port and a CPU; SIGTERM (what systemd and docker send) stops everything."""
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    served = Served(tmp_path, WORKERS="2", REDIS_URL=redis.url)
+    children: list[int] = []
+    try:
+        served.start()
+        children = list(served.children().values())
+        assert len(children) == 3, served.children()  # two workers and the audit drainer
+        assert served.process is not None
+        os.kill(served.process.pid, signum)
+        served.process.wait(20)
+        left = _gone_within(children, 15)
+        assert not left, f"still running: {left}\n{served.log.read_text()[-3000:]}"
+    finally:
+        for pid in _running(children):
+            os.kill(pid, signal.SIGKILL)
+        served.process = None
+        redis.stop()
