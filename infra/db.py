@@ -57,7 +57,11 @@ async def _keep_session(connection: Any) -> None:
     before calling this; skipping the default reset query saves a round trip per release."""
 
 
-def connection_config(database_url: str) -> str | dict[str, Any]:
+def connection_config(
+    database_url: str, statement_timeout: float | None = None
+) -> str | dict[str, Any]:
+    """`statement_timeout` (seconds, PostgreSQL only): the server cancels a longer statement
+    (SQLSTATE 57014, which infra.faults answers with 503)."""
     url = resolve_database_url(database_url)
     if url.startswith("sqlite://"):
         sqlite = expand_db_url(url)
@@ -68,12 +72,17 @@ def connection_config(database_url: str) -> str | dict[str, Any]:
     connection = expand_db_url(url)
     connection["credentials"]["reset"] = _keep_session
     connection["credentials"].setdefault("timeout", CONNECT_TIMEOUT)
+    if statement_timeout:
+        server_settings = connection["credentials"].setdefault("server_settings", {})
+        server_settings["statement_timeout"] = str(round(statement_timeout * 1000))  # ms
     return connection
 
 
-def tortoise_config(database_url: str, schema: Schema) -> dict[str, Any]:
+def tortoise_config(
+    database_url: str, schema: Schema, statement_timeout: float | None = None
+) -> dict[str, Any]:
     return {
-        "connections": {"default": connection_config(database_url)},
+        "connections": {"default": connection_config(database_url, statement_timeout)},
         "apps": {
             APP_LABEL: {
                 "models": list(schema.models),
@@ -87,11 +96,15 @@ def tortoise_config(database_url: str, schema: Schema) -> dict[str, Any]:
 
 
 async def open_database(
-    database_url: str, schema: Schema, *, apply_migrations: bool = True
+    database_url: str,
+    schema: Schema,
+    *,
+    apply_migrations: bool = True,
+    statement_timeout: float | None = None,
 ) -> None:
-    config = tortoise_config(database_url, schema)
-    if apply_migrations:
-        await migrate(config=config)
+    if apply_migrations:  # an index built on a large table may take longer than a request may
+        await migrate(config=tortoise_config(database_url, schema))
+    config = tortoise_config(database_url, schema, statement_timeout)
     await Tortoise.init(config=config, _enable_global_fallback=True)
 
 

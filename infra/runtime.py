@@ -33,9 +33,15 @@ class Runtime:
 
 
 async def start_runtime(
-    settings: Settings, schema: Schema, *, apply_migrations: bool = True
+    settings: Settings, schema: Schema, *, apply_migrations: bool = True, serving: bool = False
 ) -> Runtime:
-    await open_database(settings.database_url, schema, apply_migrations=apply_migrations)
+    """`serving`: for a process that answers requests (statements get a time limit)."""
+    await open_database(
+        settings.database_url,
+        schema,
+        apply_migrations=apply_migrations,
+        statement_timeout=settings.database_statement_timeout_seconds if serving else None,
+    )
     redis = make_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
     keys = Keys(settings.redis_prefix)
     fake: FakeWeChat | None = None

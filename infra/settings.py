@@ -36,6 +36,7 @@ ENV_VARS = {
     "REDIS_URL": "redis_url",
     "REDIS_PREFIX": "redis_prefix",
     "REDIS_TIMEOUT_SECONDS": "redis_timeout_seconds",
+    "DATABASE_STATEMENT_TIMEOUT_SECONDS": "database_statement_timeout_seconds",
     "WECHAT_APPID": "wechat_appid",
     "WECHAT_SECRET": "wechat_secret",
     "WECHAT_API_BASE": "wechat_api_base",
@@ -84,6 +85,10 @@ class Settings(BaseModel):
     database_url: str = "sqlite://var/credit.sqlite3"
     redis_url: str = "fakeredis://"
     redis_prefix: str = "alxa:"
+    # A PostgreSQL statement of a serving process, then 503 (a lock held by a migration or a
+    # runaway query never hangs a request). 0: none. Migrations and the CLI (imports) run
+    # without it.
+    database_statement_timeout_seconds: float = Field(10.0, ge=0, le=600)
     # A Redis connect or command, then 503 (a frozen Redis never hangs a request).
     redis_timeout_seconds: float = Field(0.5, gt=0, le=30)
     wechat_api_base: str = BUILTIN_WECHAT

@@ -182,7 +182,7 @@ async def _start(app: Sanic, _loop: Any = None) -> None:
     warn_of_estimated_years()  # due dates over a year not yet announced are estimates
     if app.ctx.runtime is None:
         app.ctx.runtime = await start_runtime(
-            app.ctx.settings, SCHEMA, apply_migrations=app.ctx.migrate_on_start
+            app.ctx.settings, SCHEMA, apply_migrations=app.ctx.migrate_on_start, serving=True
         )
     rt: Runtime = app.ctx.runtime
     sealed = await seal_stored_names(rt.cipher)  # rows from before migration 0013

@@ -31,7 +31,12 @@ async def _drainer_main(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):  # the manager stops its processes by SIGINT
         loop.add_signal_handler(signum, stop.set)
-    await open_database(settings.database_url, SCHEMA, apply_migrations=False)
+    await open_database(
+        settings.database_url,
+        SCHEMA,
+        apply_migrations=False,
+        statement_timeout=settings.database_statement_timeout_seconds,
+    )
     redis = make_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
     keys = Keys(settings.redis_prefix)
     log.info("audit drainer process started (pid %s)", os.getpid())

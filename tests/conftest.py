@@ -143,7 +143,7 @@ async def runtime(settings: Settings, redis: Redis):  # type: ignore[no-untyped-
     from server.schema import SCHEMA
     from tests import helpers
 
-    rt = await start_runtime(settings, SCHEMA)
+    rt = await start_runtime(settings, SCHEMA, serving=True)
     helpers.CIPHER = rt.cipher
     await seed_demo(rt)
     yield rt

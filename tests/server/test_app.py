@@ -50,7 +50,7 @@ PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgres://postgres@127.0.0.1:5432
 
 
 @contextlib.asynccontextmanager
-async def database_at(url: str):
+async def database_at(url: str, statement_timeout: float | None = None):
     """The app's default connection replaced, for this task, by a real client of the same kind
     that points at `url` (a closed port, a refusing server, an unreachable file)."""
     from tortoise import connections
@@ -58,7 +58,7 @@ async def database_at(url: str):
     from infra.db import connection_config
 
     current = connections.get("default")
-    config = connection_config(url)  # what the service configures, timeouts and all
+    config = connection_config(url, statement_timeout)  # what the service configures
     assert isinstance(config, dict)
     credentials = config["credentials"]
     broken = type(current)(**credentials, connection_name="default")
@@ -174,3 +174,41 @@ async def test_a_postgresql_that_accepts_but_never_answers_is_503_not_a_hang(
         silent.close()
     assert_503s([answer])
     assert elapsed < 3, elapsed
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL's statement_timeout")
+async def test_a_statement_stuck_behind_a_lock_is_cancelled_and_answers_503(
+    client, login, monkeypatch, settings
+):
+    """A migration or an operator holding a table's lock once hung every request that read it
+    for as long as the lock was held; PostgreSQL now cancels the statement (10 s in service)."""
+    import asyncpg
+
+    headers = await login("demo-citizen")
+    monkeypatch.setattr(faults.OUTAGES, "_last", {})
+    dsn = settings.database_url.replace("postgres://", "postgresql://", 1)
+    locker = await asyncpg.connect(dsn)
+    try:
+        async with locker.transaction():
+            await locker.execute("LOCK TABLE audit_entry IN ACCESS EXCLUSIVE MODE")
+            async with database_at(settings.database_url, statement_timeout=0.3):
+                started = asyncio.get_running_loop().time()
+                answer = await client.get("/api/v1/me/credit/queries", headers=headers)
+                elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        await locker.close()
+    assert_503s([answer])
+    assert elapsed < 3, elapsed
+    assert (await client.get("/api/v1/me/credit/queries", headers=headers)).status_code == 200
+
+
+def test_serving_processes_get_the_statement_timeout_and_the_cli_does_not():
+    from infra.db import connection_config
+
+    serving = connection_config("postgres://u@127.0.0.1:5432/credit", statement_timeout=10)
+    assert isinstance(serving, dict)
+    assert serving["credentials"]["server_settings"]["statement_timeout"] == "10000"
+    cli = connection_config("postgres://u@127.0.0.1:5432/credit")
+    assert isinstance(cli, dict) and "statement_timeout" not in cli["credentials"].get(
+        "server_settings", {}
+    )
