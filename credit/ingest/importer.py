@@ -19,7 +19,7 @@ import sqlite3
 import sys
 import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -112,12 +112,16 @@ class ImportSummary:
 
 
 class RejectWriter:
-    """Rejected rows with their line number (header = line 1), reason and original columns.
-    Opened on the first reject; a stale file from an earlier run is emptied."""
+    """Rejected rows with their line number (header = line 1), reason and original columns,
+    personal data masked (`FeedReader.masked`). Opened on the first reject; a stale file from an
+    earlier run is emptied."""
 
-    def __init__(self, path: Path, header: list[str]) -> None:
+    def __init__(
+        self, path: Path, header: list[str], masked: Callable[[list[str]], list[str]]
+    ) -> None:
         self.path = path
         self.header = header
+        self.masked = masked
         self.handle: IO[str] | None = None
         self.writer: Any = None
         self.count = 0
@@ -125,7 +129,7 @@ class RejectWriter:
     def write(self, line: int, reason: str, values: list[str]) -> None:
         if self.writer is None:
             self._open()
-        self.writer.writerow([line, reason, *values])
+        self.writer.writerow([line, reason, *self.masked(values)])
         self.count += 1
 
     def _open(self) -> None:
@@ -319,7 +323,7 @@ async def import_file(
 
     connection_name = Record._meta.default_connection or "default"
     dialect = Dialect(connections.get(connection_name).capabilities.dialect)
-    rejects = RejectWriter(rejects_path or default_rejects_path(path), reader.header)
+    rejects = RejectWriter(rejects_path or default_rejects_path(path), reader.header, reader.masked)
     writer = _BatchWriter(connection_name, dialect, cipher, rejects, path, facts)
     first_line_of: dict[str, int] = {}
     bar = tqdm(

@@ -23,6 +23,8 @@ from typing import IO, Any
 from credit.ingest.fields import RowError
 from credit.ingest.mapping import FORMATS, FeedFormat, Layout, MapContext, MappedRow, Row
 from credit.ingest.rules import RecordRules
+from credit.person_names import masked
+from infra.security.crypto import mask_id_number
 
 READ_CHUNK = 1 << 20
 
@@ -140,6 +142,7 @@ class FeedReader:
         self.absent: dict[str, str] = {}
         self.mapper = fmt.mapper
         self.layout = fmt.layouts[0]
+        self.columns: dict[str, int] = {}
 
     def read_header(self) -> None:
         """Place the file's columns: the first layout (version of the standard) whose required
@@ -161,6 +164,7 @@ class FeedReader:
         self.layout = fit.layout
         self.ctx = dataclasses.replace(self.ctx, standard=fit.layout.standard)
         self.names = tuple(fit.columns)
+        self.columns = fit.columns
         self.pick = operator.itemgetter(*fit.columns.values())
         self.absent = {key: "" for key in self.fmt.keys if key not in fit.columns}
         adapt, mapper = fit.layout.adapt, self.fmt.mapper
@@ -237,8 +241,40 @@ class FeedReader:
                 break
         return batch
 
+    def masked(self, values: list[str]) -> list[str]:
+        """A row's columns as the rejects file may keep them: ID numbers and persons' names
+        masked (DESIGN.md §6), so the file holds no more personal data than the masks the
+        service shows; the line number leads back to the original. A row whose columns do not
+        line up with the header is masked cell by cell: which cell holds what is unknown."""
+        if len(values) != len(self.header):
+            return [masked(value.strip()) for value in values]
+        shown = list(values)
+        column = self.columns.get
+
+        def value(keys: tuple[str, ...]) -> str:
+            return next((values[i].strip() for k in keys if (i := column(k)) is not None), "")
+
+        names_a_person = value(CATEGORY_KEYS) == PERSON_CATEGORY or not value(USCC_KEYS)
+        for key, index in self.columns.items():
+            if key in ID_NUMBER_KEYS:
+                shown[index] = mask_id_number(values[index].strip())
+            elif key in PERSON_NAME_KEYS or (key in SUBJECT_NAME_KEYS and names_a_person):
+                shown[index] = masked(values[index].strip())
+        return shown
+
     def close(self) -> None:
         self.handle.close()
+
+
+# Columns (by the current standard's names) of the feeds that hold personal data, for the
+# rejects file. A subject's name is a person's when the row says 自然人 or names no
+# organisation code; a legal representative's name always is.
+ID_NUMBER_KEYS = frozenset({"证件号码", "法定代表人证件号码"})
+PERSON_NAME_KEYS = frozenset({"法定代表人"})
+SUBJECT_NAME_KEYS = ("行政相对人名称", "姓名或名称", "主体名称")
+USCC_KEYS = ("行政相对人代码_1(统一社会信用代码)", "统一社会信用代码")
+CATEGORY_KEYS = ("行政相对人类别", "主体类别")
+PERSON_CATEGORY = "自然人"
 
 
 # ---- the parsing worker process -------------------------------------------------------------

@@ -31,7 +31,8 @@ from credit.models import (
     Subject,
     SubjectKind,
 )
-from credit.person_names import legal_representative_name
+from credit.person_names import legal_representative_name, masked
+from infra.security.crypto import mask_id_number
 
 DOC_COLUMN = {
     "penalties": "行政处罚决定书文号",
@@ -133,6 +134,14 @@ async def run(runtime, kind: str, path: Path, tmp_path: Path, **kwargs):  # type
     )
 
 
+def assert_copied_but_masked(copied: list[str], row: list[str], header: list[str]) -> None:
+    """An enterprise's rejected row as the rejects file keeps it: every column as read but the
+    legal representative's name, which is masked."""
+    legal_rep = header.index("法定代表人")
+    assert copied[legal_rep] == masked(row[legal_rep]) != row[legal_rep]
+    assert copied[:legal_rep] + copied[legal_rep + 1 :] == row[:legal_rep] + row[legal_rep + 1 :]
+
+
 def read_rejects(path: Path) -> list[list[str]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         return list(csv.reader(handle))
@@ -144,6 +153,36 @@ async def records_for(path_label: str) -> dict[str, Record]:
 
 
 # ---- penalties ----------------------------------------------------------------------------------
+
+
+async def test_the_rejects_file_holds_no_persons_name_nor_id_number(runtime, data_dir, tmp_path):
+    """A rejected row is copied to the rejects file for the operator; its personal data is
+    masked there, as everywhere the service shows it (the line number leads to the original)."""
+    person_id, representative_id = new_id_number("19710426"), new_id_number("19650101")
+    header, person = penalty_row(data_dir)
+    person |= {
+        "行政相对人名称": "云文博", "行政相对人类别": "自然人",
+        "行政相对人代码_1(统一社会信用代码)": "", "法定代表人": "", "证件类型": "身份证",
+        "证件号码": person_id, "处罚决定日期": "2026/13/45",  # rejected: not a date
+    }  # fmt: skip
+    _, enterprise = penalty_row(data_dir, 法定代表人="孙巴特尔", 处罚决定日期="昨天")
+    enterprise |= {"法定代表人证件类型": "身份证", "法定代表人证件号码": representative_id}
+    header = [*header, "法定代表人证件类型", "法定代表人证件号码"]
+    misaligned = tmp_path / "penalties-pii.csv"
+    write_csv(misaligned, header, [person, enterprise])
+    with misaligned.open("a", encoding="utf-8") as handle:  # a row of the wrong width
+        handle.write(f"乌云其木格,自然人,{new_id_number()}\n")
+    summary = await run(runtime, "penalties", misaligned, tmp_path)
+    assert summary.rejected == 3
+    text = summary.rejects_path.read_text(encoding="utf-8-sig")
+    for secret in ("云文博", person_id, "孙巴特尔", representative_id, "乌云其木格"):
+        assert secret not in text, secret
+    rejects = read_rejects(summary.rejects_path)
+    assert rejects[1][2 + header.index("行政相对人名称")] == "云**"
+    assert rejects[1][2 + header.index("证件号码")] == mask_id_number(person_id)
+    assert rejects[2][2 + header.index("行政相对人名称")] == enterprise["行政相对人名称"]  # public
+    assert rejects[2][2 + header.index("法定代表人")] == masked("孙巴特尔") == "孙巴**"
+    assert "处罚决定日期不是有效日期" in rejects[1][1] and "列数与表头不符" in rejects[3][1]
 
 
 async def test_penalty_sample_loads_40_and_rejects_4(runtime, data_dir, tmp_path):
@@ -171,9 +210,9 @@ async def test_penalty_sample_loads_40_and_rejects_4(runtime, data_dir, tmp_path
     assert "行政相对人类别无效" in reasons[1] and "外星人" in reasons[1]
     assert "处罚决定日期不是有效日期" in reasons[2]
     assert reasons[3] == "行政处罚决定书文号为空"
-    # the original columns follow, as read
-    assert rejects[1][2:] == rows[40]
-    assert rejects[4][2:] == rows[43]
+    # the original columns follow, as read, but for the legal representative's name (masked)
+    assert_copied_but_masked(rejects[1][2:], rows[40], header)
+    assert_copied_but_masked(rejects[4][2:], rows[43], header)
 
     records = await records_for(label)
     assert len(records) == 40
@@ -394,7 +433,8 @@ async def test_a_row_the_database_refuses_is_rejected_alone(
     rejects = {r[0]: r for r in read_rejects(summary.rejects_path)[1:]}
     assert rejects["9"][1].startswith("数据库拒绝写入") and "模拟的约束冲突" in rejects["9"][1]
     with path.open(encoding="utf-8", newline="") as handle:
-        assert rejects["9"][2:] == list(csv.reader(handle))[8]
+        header, *rows = list(csv.reader(handle))
+    assert_copied_but_masked(rejects["9"][2:], rows[7], header)
 
 
 # ---- validation cases ---------------------------------------------------------------------------
