@@ -216,3 +216,16 @@ class IdentityBinding(Model):
 
     class Meta:
         table = "identity_binding"
+
+
+class StoreChange(Model):
+    """Subjects whose cached views an import made stale, kept for serving processes whose cache
+    the importer cannot reach: the embedded default's in-process cache lives in `./dev serve`,
+    not in `./dev import` (credit/store_changes.py). Written after the batch it describes."""
+
+    id = fields.BigIntField(primary_key=True)
+    subject_ids = fields.TextField()  # comma-separated
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "store_change"

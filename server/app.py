@@ -19,6 +19,7 @@ from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from tortoise.exceptions import DBConnectionError
 
+from credit import store_changes
 from credit.applications.service import notify_overdue_repairs
 from credit.person_names import seal_stored_names
 from credit.workdays import warn_of_estimated_years
@@ -193,6 +194,10 @@ async def _start(app: Sanic, _loop: Any = None) -> None:
         asyncio.create_task(notifications.run_outbox(rt.wechat, app.ctx.stop_background)),
         asyncio.create_task(_overdue_notices(app.ctx.stop_background)),
     ]
+    if rt.settings.uses_fakeredis:  # the importer cannot reach this cache: follow its notes
+        app.ctx.background.append(
+            asyncio.create_task(store_changes.follow(rt.redis, rt.keys, app.ctx.stop_background))
+        )
     app.ctx.drains_here = not _drainer_in_own_process(rt.settings)
     if app.ctx.drains_here:
         app.ctx.background.append(

@@ -48,9 +48,10 @@ from credit.ingest.reader import (
 from credit.ingest.rules import RecordRules, load_rules
 from credit.ingest.store import BatchOutcome, Dialect, write_batch
 from credit.models import ID_NUMBER_FIELD, Record
+from credit.store_changes import made_stale, prune
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
-from infra.cache import Keys, invalidate_subjects
+from infra.cache import Keys
 from infra.security.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
@@ -323,6 +324,7 @@ async def import_file(
 
     connection_name = Record._meta.default_connection or "default"
     dialect = Dialect(connections.get(connection_name).capabilities.dialect)
+    await prune()  # the stale-view notes of imports long past (credit/store_changes.py)
     rejects = RejectWriter(rejects_path or default_rejects_path(path), reader.header, reader.masked)
     writer = _BatchWriter(connection_name, dialect, cipher, rejects, path, facts)
     first_line_of: dict[str, int] = {}
@@ -372,7 +374,7 @@ async def import_file(
             summary.subjects_updated += outcome.subjects_updated
             stale |= outcome.changed_subject_ids
             if stale and time.monotonic() - flushed_at >= INVALIDATE_EVERY_SECONDS:
-                await invalidate_subjects(redis, keys, stale)
+                await made_stale(redis, keys, stale)
                 stale = set()
                 flushed_at = time.monotonic()
             bar.update(batch.rows_read)
@@ -381,7 +383,7 @@ async def import_file(
             with contextlib.suppress(Exception):
                 await future
         # committed batches stay committed, so their subjects' views go even if a later one failed
-        await invalidate_subjects(redis, keys, stale)
+        await made_stale(redis, keys, stale)
         bar.close()
         await source.close()
         rejects.close()

@@ -4,6 +4,7 @@ killed with kill -9 is replaced."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -224,3 +225,50 @@ def test_no_worker_outlives_the_manager(tmp_path, signum):
             os.kill(pid, signal.SIGKILL)
         served.process = None
         redis.stop()
+
+
+def _record_count(served: Served, uscc: str) -> int:
+    status, body = served.request("GET", f"/api/v1/subjects/{uscc}")
+    assert status == 200, body
+    return sum(len(records) for records in body["records"].values())
+
+
+@pytest.mark.skipif(BACKEND != "embedded", reason="the embedded default's own behaviour")
+def test_an_import_beside_the_embedded_serve_refreshes_its_cached_views(tmp_path):
+    """`./dev import` runs in a process of its own, which cannot reach the in-process cache of
+    `./dev serve`: its notes in the store (credit/store_changes.py) reach it instead, so the
+    public view shows the new penalty within seconds, not when the cached view expires."""
+    uscc = "91152921MA0Q8DEM0M"  # the demo restaurant
+    served = Served(tmp_path)
+    served.start()
+    try:
+        before = _record_count(served, uscc)
+        assert _record_count(served, uscc) == before  # now answered from the cache
+        data = ROOT / "tests" / "data" / "penalties_sample.csv"
+        with data.open(encoding="utf-8", newline="") as handle:
+            header, first, *_ = list(csv.reader(handle))
+        row = dict(zip(header, first, strict=True)) | {
+            "行政相对人名称": "阿拉善左旗驼铃餐饮有限公司",
+            "行政相对人代码_1(统一社会信用代码)": uscc,
+            "行政处罚决定书文号": "阿测罚字〔2026〕7001号",
+            "处罚决定日期": "2026/11/20",
+            "处罚有效期": "2027/11/20",
+            "公示截止期": "2027/11/20",
+        }
+        feed = tmp_path / "penalties.csv"
+        with feed.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header)
+            writer.writeheader()
+            writer.writerow(row)
+        imported = subprocess.run(
+            [sys.executable, "-m", "server", "import", "penalties", str(feed), "--no-progress"],
+            cwd=ROOT, env=served.env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert imported.returncode == 0, imported.stderr
+        assert "新增 1" in imported.stdout, imported.stdout
+        deadline = time.monotonic() + 10
+        while (now := _record_count(served, uscc)) == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert now == before + 1
+    finally:
+        served.stop()
