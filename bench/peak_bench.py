@@ -245,9 +245,13 @@ async def _entries_per_kind(db: Database, redis: PrivateRedis, load: Load) -> di
     return per_kind
 
 
+# Where in the run the faults come (shares of --duration): apart, so each phase is one fault's.
+REDIS_KILLED_AT, WORKER_KILLED_AT = 0.4, 0.75
+
+
 async def _faults(s: Session, redis: PrivateRedis, load: Load, duration: float) -> dict[str, float]:
     marks: dict[str, float] = {}
-    await asyncio.sleep(duration * 0.4)
+    await asyncio.sleep(duration * REDIS_KILLED_AT)
     marks["redis_killed"] = time.monotonic() - load.started
     say(f"  {marks['redis_killed']:.0f} s: Redis killed")
     redis.kill()
@@ -255,7 +259,7 @@ async def _faults(s: Session, redis: PrivateRedis, load: Load, duration: float) 
     await redis.start()
     marks["redis_back"] = time.monotonic() - load.started
     say(f"  {marks['redis_back']:.0f} s: Redis back (from its AOF)")
-    await asyncio.sleep(max(0.0, duration * 0.65 - (time.monotonic() - load.started)))
+    await asyncio.sleep(max(0.0, duration * WORKER_KILLED_AT - (time.monotonic() - load.started)))
     workers = worker_pids(s.service.proc.pid)
     if workers:
         os.kill(workers[0], signal.SIGKILL)
@@ -294,19 +298,21 @@ async def _drive(load: Load, rate: float, duration: float) -> None:
 
 
 def _phase(at: float, marks: dict[str, float]) -> str:
+    """By when the answer (or the error) came: a request dropped by the worker's death belongs
+    to that phase even if it was sent a moment before."""
+    if "worker_killed" in marks and marks["worker_killed"] <= at < marks["worker_killed"] + 10:
+        return "worker killed"
     if at < marks.get("redis_killed", float("inf")):
         return "before"
     if at < marks.get("redis_back", float("inf")) + 5:
         return "redis down"
-    if "worker_killed" in marks and marks["worker_killed"] <= at < marks["worker_killed"] + 10:
-        return "worker killed"
     return "after"
 
 
 def _report(load: Load, marks: dict[str, float]) -> dict[str, Any]:
     by_phase: dict[str, list[Outcome]] = defaultdict(list)
     for outcome in load.outcomes:
-        by_phase[_phase(outcome.at, marks)].append(outcome)
+        by_phase[_phase(outcome.at + outcome.seconds, marks)].append(outcome)
     table: dict[str, Any] = {}
     say(f"\n{'phase':<14}{'kind':<8}{'requests':>9}{'p50 ms':>9}{'p99 ms':>9}  results")
     for phase in ("before", "redis down", "worker killed", "after"):
@@ -370,9 +376,26 @@ async def run(args: argparse.Namespace) -> int:
             "server_errors": server_errors, "requests": len(load.outcomes), "lost": lost,
             "skipped": dict(load.skipped),
         }  # fmt: skip
+        s.result["service_errors"] = _service_errors(s.service.log_path)
         say("nothing lost" if not lost else "LOST: see the counts above")
     s.write_result()
     return 1 if lost else 0
+
+
+def _service_errors(log_path: Path, shown: int = 8) -> dict[str, int]:
+    """The service's own error lines by message (timestamps and ids cut), to tell each 5xx or
+    dropped connection from the outage's expected one line per part."""
+    errors: Counter[str] = Counter()
+    for line in log_path.read_text(errors="replace").splitlines():
+        if " ERROR " not in line and not line.startswith("Traceback"):
+            continue
+        message = line.split(" ERROR ", 1)[-1]
+        errors[" ".join(message.split())[:160]] += 1
+    if errors:
+        say("\nservice log, ERROR lines by message:")
+        for message, count in errors.most_common(shown):
+            say(f"  {count:>5} × {message}")
+    return dict(errors)
 
 
 def main(argv: list[str] | None = None) -> int:
