@@ -29,6 +29,7 @@ CHECK_EVERY = 0.5  # seconds between looks at the processes
 FIRST_PAUSE = 1.0
 LONGEST_PAUSE = 30.0
 STABLE_AFTER = 60.0  # a process that lived this long starts again from FIRST_PAUSE
+SHUTDOWN_GRACE = 5.0  # every process gone and the manager still running: it hangs
 
 
 class WorkerSupervisor:
@@ -45,11 +46,35 @@ class WorkerSupervisor:
     def _run(self) -> None:
         while not self.stop.wait(CHECK_EVERY):
             if getattr(self.manager, "_shutting_down", False):
+                self._see_shutdown_through()
                 return
             try:
                 self._look()
             except Exception:  # the supervisor must outlive anything odd in the manager
                 log.exception("worker supervisor: could not check the processes")
+
+    def _see_shutdown_through(self) -> None:
+        """Sanic 25.12's manager, told to stop before every worker acknowledged its start-up,
+        waits for those acknowledgements forever (its wait_for_ack hands its own stop message
+        back to itself, and counts no time while doing so). Once every process has exited and
+        the manager still has not, for SHUTDOWN_GRACE, this exits for it. A stop that goes as
+        it should sets `stop` (main_process_stop) long before."""
+        idle_since: float | None = None
+        while not self.stop.wait(CHECK_EVERY):
+            if any(process.is_alive() for process in list(self.manager.processes)):
+                idle_since = None
+                continue
+            now = time.monotonic()
+            if idle_since is None:
+                idle_since = now
+            elif now - idle_since > SHUTDOWN_GRACE:
+                log.error(
+                    "every worker has stopped but Sanic's manager has not within %.0f s (a stop"
+                    " signal came before the workers had acknowledged their start-up); exiting",
+                    SHUTDOWN_GRACE,
+                )
+                logging.shutdown()
+                os._exit(0)
 
     def _look(self) -> None:
         now = time.monotonic()
