@@ -9,6 +9,7 @@ keeps dying so a worker that cannot start does not spin."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -73,6 +74,10 @@ class WorkerSupervisor:
                     " signal came before the workers had acknowledged their start-up); exiting",
                     SHUTDOWN_GRACE,
                 )
+                # What Sanic's serve would do on its way out: stop its process-state manager
+                # (a multiprocessing SyncManager, a process of its own).
+                with contextlib.suppress(Exception):
+                    self.manager.worker_state._manager.shutdown()
                 logging.shutdown()
                 os._exit(0)
 
