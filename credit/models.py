@@ -38,6 +38,7 @@ class RecordType(StrEnum):
     BLACK_LIST = "black_list"
     HONOUR = "honour"
     REGISTRATION = "registration"
+    GOV_DISHONESTY = "gov_dishonesty"  # 政务失信 of an agency (issue 13 item 5)
 
 
 class Severity(StrEnum):
@@ -139,7 +140,14 @@ class Record(Model):
 
     class Meta:
         table = "record"
-        indexes = (("subject_id", "status"),)
+        # The public lists (credit/public_lists.py) walk one type newest first, or one type
+        # within a date range or of one authority.
+        indexes = (
+            ("subject_id", "status"),
+            ("type", "id"),
+            ("type", "decided_on"),
+            ("type", "authority_uscc"),
+        )
 
 
 class OperatorBasis(StrEnum):
