@@ -10,6 +10,7 @@ import io
 import json
 import uuid
 
+import pytest
 from PIL import Image
 
 from credit.calendar_dates import today
@@ -17,10 +18,11 @@ from credit.integrity.models import IntegrityReport, IntegrityReportEvent
 from credit.integrity.service import ANONYMOUS_HOLDER_OPENID
 from credit.models import OperatorBasis, SubjectOperator
 from credit.workdays import default_calendar
+from infra import notifications
 from infra.audit import drain
 from infra.models import AuditEntry, OutboxMessage, Upload, User
 from infra.security.ratelimit import address_key
-from tests.helpers import bound_citizen, make_enterprise, unique_code
+from tests.helpers import bound_citizen, make_enterprise, subscribe, unique_code
 
 URL = "/api/v1/integrity-reports"
 PROMISE = "2023年签订的道路工程合同约定竣工验收后三个月内付清工程款，至今未付。"
@@ -121,7 +123,9 @@ async def test_anonymous_reporters_are_invisible_to_the_agency_and_the_reviewers
     stored = await Upload.get(id=upload_id)
     holder = await User.get(openid=ANONYMOUS_HOLDER_OPENID)
     assert stored.owner_id == holder.id and stored.original_name is None
-    assert not await IntegrityReportEvent.filter(report_id=report_id, actor_user_id=user_id).exists()
+    assert not await IntegrityReportEvent.filter(
+        report_id=report_id, actor_user_id=user_id
+    ).exists()
     # Not in the reporter's own list (it is anonymous: the query code follows it).
     mine = (await client.get(URL, headers=headers)).json()["items"]
     assert report_id not in [item["id"] for item in mine]
@@ -197,7 +201,7 @@ async def test_a_named_report_is_followed_in_the_mini_program_and_told_at_each_s
                        ("conclude", "被反映单位已制定付款计划，首笔款项已支付")):  # fmt: skip
         decided = await decide(client, reviewer, report_id, step, note)
         assert decided.status_code == 200, decided.text
-    about = (await client.get(f"/api/v1/agencies/{place.uscc}/integrity-reports", headers=staff))
+    about = await client.get(f"/api/v1/agencies/{place.uscc}/integrity-reports", headers=staff)
     assert "乌云" not in about.text and "138" not in about.text and "reporter" not in about.text
 
     mine = (await client.get(f"{URL}/{report_id}", headers=headers)).json()
@@ -225,20 +229,28 @@ async def test_a_named_report_is_followed_in_the_mini_program_and_told_at_each_s
 async def test_user_b_cannot_read_user_a_report_and_others_cannot_review(client, login):
     a_headers, *_ = await bound_citizen(client, login)
     b_headers = await login(unique_code())
-    report_id = (await client.post(URL, headers=a_headers, json=body(agency_name="阿拉善盟某局"))).json()["id"]
+    report_id = (
+        await client.post(URL, headers=a_headers, json=body(agency_name="阿拉善盟某局"))
+    ).json()["id"]
     assert (await client.get(f"{URL}/{report_id}", headers=b_headers)).status_code == 404
-    assert report_id not in [i["id"] for i in (await client.get(URL, headers=b_headers)).json()["items"]]
+    assert report_id not in [
+        i["id"] for i in (await client.get(URL, headers=b_headers)).json()["items"]
+    ]
     assert (await client.get(f"{URL}/{report_id}", headers=a_headers)).status_code == 200
     assert (await client.get(f"{URL}/{report_id}")).status_code == 401
     for caller in (a_headers, await login("demo-merchant")):
-        assert (await client.get("/api/v1/admin/integrity-reports", headers=caller)).status_code == 403
+        assert (
+            await client.get("/api/v1/admin/integrity-reports", headers=caller)
+        ).status_code == 403
         assert (await decide(client, caller, report_id, "accept")).status_code == 403
     admin = await login("demo-admin")
     assert (await client.get("/api/v1/admin/integrity-reports", headers=admin)).status_code == 200
     assert (await decide(client, admin, report_id, "accept")).status_code == 403
     # An agency's report list is its operators' only.
     place = await agency()
-    listing = await client.get(f"/api/v1/agencies/{place.uscc}/integrity-reports", headers=b_headers)
+    listing = await client.get(
+        f"/api/v1/agencies/{place.uscc}/integrity-reports", headers=b_headers
+    )
     assert listing.status_code == 403
 
 
@@ -256,7 +268,10 @@ async def test_workflow_rules_reasons_and_conflicts(client, login):
     place = await agency()
     free = (await client.post(URL, json=body(agency_name="阿拉善盟某某局"))).json()["id"]
     linked = await decide(client, reviewer, free, "accept", agency_uscc=place.uscc)
-    assert linked.status_code == 200 and linked.json()["agency"] == {"name": place.name, "listed": True}
+    assert linked.status_code == 200 and linked.json()["agency"] == {
+        "name": place.name,
+        "listed": True,
+    }
     report = await IntegrityReport.get(id=free)
     assert report.conclude_due_on == default_calendar().add_working_days(today(), 40)
     assert report.due_on == report.conclude_due_on
@@ -293,8 +308,8 @@ async def test_bad_reports_are_4xx_with_chinese_messages(client, login):
     unknown = await client.post(URL, json=body(agency_uscc="11152921MA0000000X"))
     assert unknown.status_code in (404, 422)
     headers = await login(unique_code())
-    risky = await client.post(URL, headers=headers, json=body(agency_name="阿拉善盟某局",
-                                                              promise=PROMISE + "违禁"))  # fmt: skip
+    risky_body = body(agency_name="阿拉善盟某局", promise=PROMISE + "违禁")
+    risky = await client.post(URL, headers=headers, json=risky_body)
     assert risky.status_code == 422 and risky.json()["error"]["code"] == "CONTENT_RISKY"
     bad_token = await client.post(URL, headers={"Authorization": "Bearer nope"}, json=body())
     assert bad_token.status_code == 401
@@ -321,3 +336,37 @@ async def test_reports_and_lookups_are_rate_limited_per_address(client, runtime)
         assert int(guesses[-1].headers["retry-after"]) > 0
     finally:
         limits["integrity_report_address"].limit, limits["integrity_lookup"].limit = saved
+
+
+@pytest.mark.usefixtures("quiet_outbox")
+async def test_the_reporters_messages_pass_the_fake_wechats_template_checks(
+    client, login, runtime, fake_wechat
+):
+    """The new template is one of the console's (config/messages.toml), its page is in the
+    mini-program's page list, and its values fit WeChat's limits: WeChat (the fake) takes it."""
+    headers, _, _, openid = await bound_citizen(client, login)
+    await subscribe(client, headers, fake_wechat, openid, template="integrity_report_status")
+    long_name = "阿拉善盟" + "某某某行政事业单位" * 4
+    report_id = (await client.post(URL, headers=headers, json=body(agency_name=long_name))).json()[
+        "id"
+    ]
+    reviewer = await login("demo-reviewer")
+    assert (await decide(client, reviewer, report_id, "accept")).status_code == 200
+    await notifications.deliver_due(runtime.wechat)
+    delivered = [m for m in fake_wechat.sent_messages if m.get("touser") == openid]
+    assert [m["data"]["phrase2"]["value"] for m in delivered] == ["已受理"]
+    assert len(delivered[0]["data"]["thing1"]["value"]) <= 20
+    assert delivered[0]["page"] == f"pages/integrity/detail?id={report_id}"
+    assert {m.status for m in await OutboxMessage.filter(openid=openid)} == {"sent"}
+
+
+async def test_agency_pages_for_unknown_and_malformed_codes(client):
+    assert (await client.get("/api/v1/agencies/11152921MB0000009X")).status_code in (404, 422)
+    malformed = await client.get("/api/v1/agencies/nonsense")
+    assert malformed.status_code == 422 and "uscc" in malformed.json()["error"]["fields"]
+    place = await agency()
+    page = await client.get(f"/public/agencies/{place.uscc}")
+    assert page.status_code == 200 and 'id="no-records"' in page.text
+    assert "style-src 'sha256-" in page.headers["content-security-policy"]
+    missing = await client.get(f"/api/v1/agencies/{place.uscc[:-1]}Y")
+    assert missing.status_code in (404, 422)

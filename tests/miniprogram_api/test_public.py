@@ -52,8 +52,8 @@ async def penalty_fixture() -> tuple[str, dict[str, int]]:
         ids[name] = (await make_record(subject.id, authority=authority, **values)).id
 
     await record("shown", enterprise)
-    await record("business_serious", business, severity="serious",
-                 record_class="serious_dishonesty", publish_max_until=add_months(on, 24))  # fmt: skip
+    serious = {"severity": "serious", "record_class": "serious_dishonesty"}
+    await record("business_serious", business, publish_max_until=add_months(on, 24), **serious)
     await record("person", person)
     await record("repaired", enterprise, status="repaired", shared=False)
     await record("expired_status", enterprise, status="expired")
@@ -83,9 +83,11 @@ async def test_a_natural_person_is_never_listed_in_any_list(client):
     authority = f"阿拉善盟认定部门{tag()}"
     person = await person_subject()
     for record_type, record_class in (
-        ("red_list", "positive"), ("black_list", "serious_dishonesty"), ("penalty", "general_dishonesty"),
+        ("red_list", "positive"),
+        ("black_list", "serious_dishonesty"),
+        ("penalty", "general_dishonesty"),
         ("licence", "basic"),
-    ):  # fmt: skip
+    ):
         severity = "serious" if record_type == "black_list" else None
         if record_type == "penalty":
             severity = "general"

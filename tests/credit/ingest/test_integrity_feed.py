@@ -73,7 +73,7 @@ async def test_the_sample_makes_agencies_and_their_records(runtime, data_dir, tm
     shown = {r.title for r in records if is_shown(r, "public", TODAY)}
     # the 2023 record is past its 公示截止期, the withdrawn one is revoked
     assert "政务失信：违约毁约" in shown and len(shown) == 4
-    assert [r for r in records if r.status == "revoked"][0].document_no.startswith(
+    assert next(r for r in records if r.status == "revoked").document_no.startswith(
         "阿信用政失字〔2025〕9号"
     )
 
