@@ -98,6 +98,10 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(
             model_name='Record',
+            index=Index(fields=['type', 'severity', 'id']),
+        ),
+        ops.AddIndex(
+            model_name='Record',
             index=Index(fields=['type', 'decided_on']),
         ),
         ops.AddIndex(
