@@ -108,6 +108,8 @@ class Subject(Model):
 
     class Meta:
         table = "subject"
+        # The 政务诚信 summary pages through the agencies among every subject.
+        indexes = (("kind", "id"),)
 
 
 class Record(Model):

@@ -93,6 +93,10 @@ class Migration(migrations.Migration):
             field=fields.CharEnumField(description='LICENCE: licence\nPENALTY: penalty\nRED_LIST: red_list\nBLACK_LIST: black_list\nHONOUR: honour\nREGISTRATION: registration\nGOV_DISHONESTY: gov_dishonesty', enum_type=RecordType, max_length=16),
         ),
         ops.AddIndex(
+            model_name='Subject',
+            index=Index(fields=['kind', 'id']),
+        ),
+        ops.AddIndex(
             model_name='Record',
             index=Index(fields=['type', 'id']),
         ),
