@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from credit.calendar_dates import now_iso
 from credit.public_lists import LISTS, Filters
 
 _ENV = Environment(
@@ -58,3 +59,12 @@ def render_summary(view: dict[str, Any]) -> str:
         tabs=TABS,
         next_href=_next_href("/public/integrity", {}, view["next"]),
     )
+
+
+def render_error(message: str, code: str, fields: dict[str, str] | None = None) -> str:
+    """A refused request to an H5 page (a bad filter, an unknown body, too many requests),
+    said on a page, not in JSON."""
+    return _ENV.get_template("error.html").render(
+        title="无法显示", message=message, code=code, fields=fields or {},
+        view={"as_of": now_iso()},
+    )  # fmt: skip

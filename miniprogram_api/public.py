@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 
 from credit import public_lists, public_pages
 from credit.integrity import agencies
+from infra.errors import Invalid, NotFound, RateLimited
 from miniprogram_api.common import client_ip, json_bytes, runtime
 from miniprogram_api.merchants import H5_HEADERS
 from miniprogram_api.openapi_schemas import (
@@ -88,9 +91,32 @@ def _args(request: Request) -> dict[str, str | None]:
     return {name: request.args.get(name) for name in FILTER_NAMES}
 
 
-def h5_response(page_bytes: bytes, status: int = 200) -> HTTPResponse:
+def h5_response(
+    page_bytes: bytes, status: int = 200, extra: dict[str, str] | None = None
+) -> HTTPResponse:
     headers = H5_HEADERS | {"Content-Security-Policy": content_security_policy(page_bytes)}
-    return raw(page_bytes, status=status, content_type="text/html; charset=utf-8", headers=headers)
+    return raw(
+        page_bytes,
+        status=status,
+        content_type="text/html; charset=utf-8",
+        headers=headers | (extra or {}),
+    )
+
+
+async def h5_page(make: Callable[[], Awaitable[bytes]]) -> HTTPResponse:
+    """An H5 page, or the page that says why not (422, 404, 429 with Retry-After)."""
+    try:
+        return h5_response(await make())
+    except (Invalid, NotFound, RateLimited) as exc:
+        page_bytes = public_pages.render_error(exc.message, exc.code, exc.fields).encode()
+        return h5_response(page_bytes, status=exc.status, extra=exc.headers)
+
+
+H5_ERRORS = {
+    404: ("单位不存在（H5 提示页）", STR),
+    422: ("筛选参数无效（H5 提示页，逐项说明）", STR),
+    429: ("请求过于频繁（H5 提示页，Retry-After 给出等待秒数）", STR),
+}
 
 
 def _register(entry: public_lists.PublicList) -> None:
@@ -101,11 +127,16 @@ def _register(entry: public_lists.PublicList) -> None:
         return json_bytes(body)
 
     async def h5_list(request: Request) -> HTTPResponse:
-        body = await public_lists.public_list_bytes(
-            runtime(request), entry.name, _args(request), client=client_ip(request),
-            form="html", render=public_pages.render_list,
-        )  # fmt: skip
-        return h5_response(body)
+        return await h5_page(
+            lambda: public_lists.public_list_bytes(
+                runtime(request),
+                entry.name,
+                _args(request),
+                client=client_ip(request),
+                form="html",
+                render=public_pages.render_list,
+            )
+        )
 
     params = _filter_params(entry)
     bp.add_route(
@@ -127,7 +158,7 @@ def _register(entry: public_lists.PublicList) -> None:
             STR,
             content_type="text/html",
             params=params,
-            errors=(429,),
+            other={code: H5_ERRORS[code] for code in (422, 429)},
         )(h5_list),
         f"/public/{entry.name}",
         methods=["GET"],
@@ -155,13 +186,14 @@ async def agency(request: Request, uscc: str) -> HTTPResponse:
 @h5.get("/public/agencies/<uscc:str>")
 @api_doc(
     "行政事业单位政务诚信 H5 页面", "public", STR, content_type="text/html", params=[USCC],
-    errors=(429,),
+    other=H5_ERRORS,
 )  # fmt: skip
 async def agency_page(request: Request, uscc: str) -> HTTPResponse:
-    body = await agencies.agency_page_bytes(
-        runtime(request), uscc, client=client_ip(request), render=public_pages.render_agency
+    return await h5_page(
+        lambda: agencies.agency_page_bytes(
+            runtime(request), uscc, client=client_ip(request), render=public_pages.render_agency
+        )
     )
-    return h5_response(body)
 
 
 @bp.get("/public/integrity-summary")
@@ -183,11 +215,15 @@ async def integrity_summary(request: Request) -> HTTPResponse:
 @h5.get("/public/integrity")
 @api_doc(
     "全盟政务诚信概况 H5 页面", "public", STR, content_type="text/html", params=SUMMARY_PARAMS,
-    errors=(429,),
+    other={code: H5_ERRORS[code] for code in (422, 429)},
 )  # fmt: skip
 async def integrity_summary_page(request: Request) -> HTTPResponse:
-    body = await agencies.summary_bytes(
-        runtime(request), request.args.get("q"), request.args.get("cursor"),
-        client=client_ip(request), render=public_pages.render_summary,
-    )  # fmt: skip
-    return h5_response(body)
+    return await h5_page(
+        lambda: agencies.summary_bytes(
+            runtime(request),
+            request.args.get("q"),
+            request.args.get("cursor"),
+            client=client_ip(request),
+            render=public_pages.render_summary,
+        )
+    )

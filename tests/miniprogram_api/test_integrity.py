@@ -370,3 +370,6 @@ async def test_agency_pages_for_unknown_and_malformed_codes(client):
     assert "style-src 'sha256-" in page.headers["content-security-policy"]
     missing = await client.get(f"/api/v1/agencies/{place.uscc[:-1]}Y")
     assert missing.status_code in (404, 422)
+    unknown_page = await client.get("/public/agencies/nonsense")
+    assert unknown_page.status_code == 422 and "统一社会信用代码" in unknown_page.text
+    assert unknown_page.headers["content-type"].startswith("text/html")

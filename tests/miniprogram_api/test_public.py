@@ -147,7 +147,9 @@ async def test_bad_filters_are_422_with_chinese_messages(client):
         assert field in error["fields"], (url, error)
         assert any("\u4e00" <= ch <= "\u9fff" for ch in error["message"]), error
     page = await client.get("/public/penalties?from=2026-13-01")
-    assert page.status_code == 422
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    assert "日期格式有误" in page.text and 'data-code="INVALID_INPUT"' in page.text
+    assert "style-src 'sha256-" in page.headers["content-security-policy"]
 
 
 async def test_pages_are_cached_until_the_shown_records_change(client, runtime):
