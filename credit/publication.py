@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, Literal
 
+from tortoise.expressions import Q
+
 from credit.applications.models import Application, ApplicationKind
 from credit.calendar_dates import SHANGHAI
 from credit.ingest.mapping import LICENCE_STATE
 from credit.ingest.rules import RecordRules, load_rules
-from credit.models import Record, RecordClass, RecordStatus, RecordType
+from credit.models import Record, RecordClass, RecordStatus, RecordType, Severity
 
 Audience = Literal["self", "public"]
 OBJECTION_LABEL = "异议处理中"
@@ -29,6 +31,22 @@ def is_shown(record: Record, audience: Audience, on: date) -> bool:
     if record.publish_max_until is not None and record.publish_max_until < on:
         return False
     return audience == "self" or is_published_kind(record)
+
+
+def shown_to_public(on: date, rules: RecordRules | None = None) -> Q:
+    """`is_shown(record, "public", on)` as a query condition, for lists that must not load
+    records to drop them (the public lists, credit/public_lists.py). Tested against is_shown."""
+    rules = rules or load_rules()
+    published = [s.value for s in Severity if rules.windows[s.value].published]
+    no_severity = Q(severity__isnull=True) & ~Q(
+        type=RecordType.PENALTY, record_class=RecordClass.BASIC
+    )
+    kinds = (no_severity | Q(severity__in=published)) if published else no_severity
+    return (
+        Q(status__in=[s.value for s in _SHOWN_STATUSES], shared=True)
+        & (Q(publish_max_until__isnull=True) | Q(publish_max_until__gte=on))
+        & kinds
+    )
 
 
 def is_published_kind(record: Record, rules: RecordRules | None = None) -> bool:

@@ -75,6 +75,16 @@ class Keys:
     def public_view(self, subject_id: int) -> str:
         return f"{self.prefix}credit:public:{subject_id}"
 
+    @property
+    def public_lists_generation(self) -> str:
+        """A counter every change of shown records bumps: the public lists' cached pages carry
+        it in their key, so one INCR retires them all (invalidate_subjects)."""
+        return f"{self.prefix}public:lists:gen"
+
+    def public_list(self, generation: int, digest: str) -> str:
+        """One cached page of a public list (红黑榜, 双公示, 政务诚信), by its filters' digest."""
+        return f"{self.prefix}public:list:{generation}:{digest}"
+
     def merchant_views(self, subject_id: int) -> str:
         """A hash: merchant id -> its public plate view (JSON) and H5 page, per subject."""
         return f"{self.prefix}merchant:views:{subject_id}"
@@ -147,3 +157,10 @@ async def invalidate_subjects(redis: Redis, keys: Keys, subject_ids: list[int] |
     ]
     for start in range(0, len(names), 500):
         await redis.delete(*names[start : start + 500])
+    await invalidate_public_lists(redis, keys)
+
+
+async def invalidate_public_lists(redis: Redis, keys: Keys) -> None:
+    """Retire every cached page of the public lists (their keys name the old generation, and
+    expire by themselves)."""
+    await redis.incr(keys.public_lists_generation)

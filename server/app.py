@@ -36,8 +36,10 @@ from miniprogram_api import (
     enterprises,
     health,
     incentives,
+    integrity,
     merchants,
     messages,
+    public,
     review,
     uploads,
 )
@@ -118,6 +120,9 @@ def create_app(
         incentives.bp,
         messages.bp,
         messages.push,
+        public.bp,
+        public.h5,
+        integrity.bp,
     ):
         app.blueprint(blueprint)
 

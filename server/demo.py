@@ -44,6 +44,8 @@ DEMO_USERS: dict[str, tuple[list[str], tuple[str, str] | None]] = {
     "admin": (["admin"], None),
 }
 DEMO_ENTERPRISE = ("阿拉善左旗驼铃餐饮有限公司", "91152921MA0Q8DEM0M")
+# A government body with one 政务失信 record: /public/agencies/11152921MB00000014.
+DEMO_AGENCY = ("阿拉善左旗示范镇人民政府（演示）", "11152921MB00000014")
 
 
 async def seed_demo(rt: Runtime) -> None:
@@ -75,6 +77,21 @@ async def seed_demo(rt: Runtime) -> None:
         "行政许可：食品经营许可证", date(2025, 3, 1), None, None, None,
     )  # fmt: skip
     touched.add(enterprise.id)
+    agency, _ = await Subject.get_or_create(
+        natural_key=f"uscc:{DEMO_AGENCY[1]}",
+        defaults={
+            "kind": SubjectKind.AGENCY, "name": DEMO_AGENCY[0], "uscc": DEMO_AGENCY[1],
+            "region": "152921",
+        },
+    )  # fmt: skip
+    agency_day = today() - timedelta(days=60)
+    await _record(
+        agency, "demo|integrity|agency", RecordType.GOV_DISHONESTY, RecordClass.GENERAL_DISHONESTY,
+        "政务失信：拖欠账款", agency_day, Severity.GENERAL,
+        (add_months(agency_day, 3), add_months(agency_day, 12)),
+        {"失信行为类型": "拖欠账款", "失信事实": "拖欠道路工程款（演示数据）"},
+    )  # fmt: skip
+    touched.add(agency.id)
     touched |= await seed_merchants(f"{DEMO_OPENID_PREFIX}merchant", rt.cipher)
     await seed_incentives(rt)
     await invalidate_subjects(rt.redis, rt.keys, touched)

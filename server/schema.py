@@ -11,6 +11,7 @@ SCHEMA = Schema(
     models=(
         "credit.models",
         "credit.applications.models",
+        "credit.integrity.models",
         "scenarios.merchants.models",
         "scenarios.incentives.models",
         "infra.models",

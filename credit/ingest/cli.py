@@ -25,7 +25,10 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "kind",
         choices=KINDS,
-        help="文件类型：penalties 行政处罚，licences 行政许可，lists 红黑名单，honours 荣誉称号",
+        help=(
+            "文件类型：penalties 行政处罚，licences 行政许可，lists 红黑名单，honours 荣誉称号，"
+            "integrity 政务失信"
+        ),
     )
     parser.add_argument("file", type=Path, help="盟公共信用信息平台导出的 CSV 文件")
     parser.add_argument(

@@ -39,6 +39,7 @@ from credit.ingest.fields import (
     required,
 )
 from credit.ingest.rules import SERIOUS, RecordRules, normalise_value
+from credit.integrity.rules import feed_rules
 from credit.models import SEVERITY_LABELS, RecordClass, RecordType, Severity, SubjectKind
 
 LEGAL_REP_ID_FIELD = "subject.legal_representative_id"
@@ -46,6 +47,7 @@ LEGAL_REP_ID_FIELD = "subject.legal_representative_id"
 # The model's enum values as plain strings: they are compared and hashed once per row.
 ENTERPRISE = SubjectKind.ENTERPRISE.value
 PERSON = SubjectKind.PERSON.value
+AGENCY = SubjectKind.AGENCY.value
 INDIVIDUAL_BUSINESS = SubjectKind.INDIVIDUAL_BUSINESS.value
 PENALTY, LICENCE, HONOUR = (
     RecordType.PENALTY.value,
@@ -53,6 +55,7 @@ PENALTY, LICENCE, HONOUR = (
     RecordType.HONOUR.value,
 )
 RED_LIST, BLACK_LIST = RecordType.RED_LIST.value, RecordType.BLACK_LIST.value
+GOV_DISHONESTY = RecordType.GOV_DISHONESTY.value
 BASIC, POSITIVE = RecordClass.BASIC.value, RecordClass.POSITIVE.value
 GENERAL_DISHONESTY = RecordClass.GENERAL_DISHONESTY.value
 SERIOUS_DISHONESTY = RecordClass.SERIOUS_DISHONESTY.value
@@ -766,6 +769,78 @@ def map_honour(row: Row, line: int, ctx: MapContext) -> MappedRow:
     return MappedRow(line, subject, record, warnings)
 
 
+def map_integrity(row: Row, line: int, ctx: MapContext) -> MappedRow:
+    """政务失信 (issue 13 item 5): a government body or public institution that broke a promise,
+    in the shape of the penalty feed. Its subject is an `agency`; severity and window from
+    config (config/integrity.toml [feed], config/records.toml [publication])."""
+    feed = feed_rules()
+    warnings: list[str] = []
+    name = limited(required(row["失信主体名称"], "失信主体名称"), "失信主体名称", 200)
+    category = normalise_value(row["失信主体类别"])
+    if category not in feed.subject_categories:
+        raise RowError(
+            f"失信主体类别无效：{row['失信主体类别'] or '（空）'}"
+            f"（应为{'、'.join(feed.subject_categories)}）"
+        )
+    uscc, check_ok = check_uscc(
+        required(row["统一社会信用代码"], "统一社会信用代码"), "统一社会信用代码"
+    )
+    if not check_ok:
+        warnings.append(f"统一社会信用代码 {uscc} 校验位不符，按平台数据保留")
+    subject = SubjectData(
+        natural_key=f"uscc:{uscc}", kind=AGENCY, name=name, uscc=uscc, uscc_check_ok=check_ok,
+        region=uscc[2:8],
+    )  # fmt: skip
+    offence = limited(required(row["失信行为类型"], "失信行为类型"), "失信行为类型", 100)
+    facts = required(row["失信事实"], "失信事实")
+    document_no = limited(required(row["认定文书号"], "认定文书号"), "认定文书号", 120)
+    decided_on = _not_future(parse_date(row["认定日期"], "认定日期"), "认定日期", ctx)
+    amount = parse_amount(row["涉及金额（万元）"], "涉及金额（万元）")
+    feed_until = parse_optional_date(row["公示截止期"], "公示截止期")
+    if feed_until is not None and feed_until < decided_on:
+        raise RowError("公示截止期早于认定日期")
+    authority = limited(required(row["认定机关"], "认定机关"), "认定机关", 200)
+    authority_uscc = _authority_uscc(
+        row["认定机关统一社会信用代码"], "认定机关统一社会信用代码", warnings
+    )
+    source_unit = limited(row["数据来源单位"], "数据来源单位", 200) or None
+    source_unit_uscc = _optional_uscc(
+        row["数据来源单位统一社会信用代码"], "数据来源单位统一社会信用代码", warnings
+    )
+    severity = feed.severity(offence)
+    publish_min, publish_max = ctx.rules.window(severity, decided_on, feed_until)
+    record = _finish(
+        subject,
+        natural_key=f"integrity|{document_no}|{authority_uscc}",
+        type=GOV_DISHONESTY,
+        record_class=SERIOUS_DISHONESTY if severity == SERIOUS else GENERAL_DISHONESTY,
+        title=f"政务失信：{offence}",
+        severity=severity,
+        decided_on=decided_on,
+        publish_min_until=publish_min,
+        publish_max_until=publish_max,
+        authority=authority,
+        authority_uscc=authority_uscc,
+        source_unit=source_unit,
+        source_unit_uscc=source_unit_uscc,
+        document_no=document_no,
+        details={
+            "失信主体类别": category,
+            "失信行为类型": offence,
+            "失信事实": facts,
+            "认定依据": row["认定依据"],
+            "涉及金额（万元）": amount_text(amount) if amount is not None else "",
+            "整改情况": row["整改情况"],
+            "公示截止期": feed_until.isoformat() if feed_until else "",
+            "备注": row["备注"],
+        },
+    )
+    record.withdrawn = _withdrawn_by_remark(
+        row["备注"], ctx.rules.feed_status.penalty_remark_prefixes
+    )
+    return MappedRow(line, subject, record, warnings)
+
+
 # ---- file layouts -------------------------------------------------------------------------------
 
 
@@ -1015,6 +1090,34 @@ FORMATS: dict[str, FeedFormat] = {
             ),
         ),
         mapper=map_honour,
+    ),
+    "integrity": FeedFormat(
+        kind="integrity",
+        label="政务失信",
+        layouts=(
+            Layout(
+                standard=CURRENT,
+                label="平台格式",
+                required_headers=(
+                    "失信主体名称",
+                    "失信主体类别",
+                    "统一社会信用代码",
+                    "失信行为类型",
+                    "失信事实",
+                    "认定依据",
+                    "认定文书号",
+                    "涉及金额（万元）",
+                    "认定日期",
+                    "公示截止期",
+                    "认定机关",
+                    "认定机关统一社会信用代码",
+                    "数据来源单位",
+                    "数据来源单位统一社会信用代码",
+                ),
+                optional_headers=("整改情况", "备注"),
+            ),
+        ),
+        mapper=map_integrity,
     ),
 }
 KINDS = tuple(FORMATS)

@@ -66,3 +66,42 @@ def test_the_switch_publishes_minor_records():
     assert is_published_kind(record, rules) is False
     assert is_published_kind(record, switched) is True
     assert is_published_kind(Record(severity="general"), rules) is True
+
+
+async def test_the_public_query_condition_is_is_shown_for_the_public(runtime):
+    """credit.publication.shown_to_public (the lists' query) selects exactly the records
+    is_shown(record, "public", on) shows, over every status, severity, window and kind."""
+    from datetime import timedelta
+    from itertools import product
+
+    from credit.calendar_dates import today
+    from credit.publication import is_shown, shown_to_public
+
+    on = today()
+    enterprise = await make_enterprise()
+    made = []
+    for status, severity, until, (kind, klass), shared in product(
+        ("published", "under_objection", "repaired", "expired", "revoked"),
+        (None, "minor", "general", "serious"),
+        (None, on, on - timedelta(days=1)),
+        (("penalty", "general_dishonesty"), ("penalty", "basic"), ("licence", "basic")),
+        (True, False),
+    ):
+        made.append(
+            await make_record(
+                enterprise.id,
+                status=status,
+                severity=severity,
+                publish_max_until=until,
+                type=kind,
+                record_class=klass,
+                shared=shared,
+            )
+        )
+    selected = set(
+        await Record.filter(shown_to_public(on), subject_id=enterprise.id).values_list(
+            "id", flat=True
+        )
+    )
+    expected = {r.id for r in made if is_shown(r, "public", on)}
+    assert selected == expected and expected
