@@ -53,6 +53,16 @@ def cursor_id(cursor: str | None) -> int | None:
     return number
 
 
+def query_id(value: str | None, name: str) -> int | None:
+    """An object id a query string filters by (`?subject_id=`): 422 when it is not one."""
+    if not value:
+        return None
+    number = _bigint(value)
+    if number is None:
+        raise Invalid("编号参数无效", fields={name: "须为数字编号"})
+    return number
+
+
 def query_date(value: str | None, default: date, name: str) -> date:
     """A `YYYY-MM-DD` query parameter, within EARLIEST_DATE .. LATEST_DATE."""
     if not value:

@@ -37,6 +37,7 @@ from miniprogram_api import (
     incentives,
     merchants,
     messages,
+    oversight,
     review,
     uploads,
 )
@@ -112,6 +113,7 @@ def create_app(
         applications.bp,
         enterprises.bp,
         review.bp,
+        oversight.bp,
         merchants.bp,
         merchants.h5,
         incentives.bp,

@@ -57,6 +57,10 @@ FINAL = (ApplicationStatus.APPROVED, ApplicationStatus.DENIED, ApplicationStatus
 _REGION = re.compile(r"\d{6}", re.ASCII)
 
 Cell = str | int | float | None
+TABLE_KEYS = (
+    "applications", "repairs_by_authority", "objections_by_outcome", "complaints",
+    "plate_scans", "redemptions", "street_index",
+)  # fmt: skip
 
 
 @dataclass
@@ -117,6 +121,12 @@ def parse_scope(month: str | None, region: str | None) -> tuple[date, str | None
     if not _REGION.fullmatch(region):
         raise Invalid("地区代码有误", fields={"region": "须为 6 位行政区划代码"})
     return first, region
+
+
+def parse_table(value: str | None) -> str:
+    if value not in TABLE_KEYS:
+        raise Invalid("统计表名称有误", fields={"table": "可选：" + "、".join(TABLE_KEYS)})
+    return value
 
 
 async def figures_for(
@@ -295,9 +305,7 @@ async def _repairs_by_authority(start: datetime, end: datetime, region: str | No
     )
     for authority in sorted(counts):
         c = counts[authority]
-        table.rows.append(
-            (authority, c["received"], c["approved"], c["denied"], c["rejected"])
-        )
+        table.rows.append((authority, c["received"], c["approved"], c["denied"], c["rejected"]))
     return table
 
 
@@ -356,9 +364,7 @@ def _merchant_of_entry() -> RawSQL:
     return RawSQL("json_extract(\"detail\", '$.merchant_id')")
 
 
-async def _plate_scans(
-    rt: Runtime, start: datetime, end: datetime, zones: dict[str, Any]
-) -> Table:
+async def _plate_scans(rt: Runtime, start: datetime, end: datetime, zones: dict[str, Any]) -> Table:
     """Plate scans are the audit log's public reads with the plate's purpose (one per scan, H5
     or API), grouped by the merchant the entry names."""
     await drain(rt.redis, rt.keys, wait=2.0)  # scans still in the audit stream count too
@@ -375,9 +381,7 @@ async def _plate_scans(
         .values("merchant", "channel", "n")
     )
     merchant_ids = {int(row["merchant"]) for row in rows if row["merchant"] is not None}
-    zone_of = dict(
-        await Merchant.filter(id__in=list(merchant_ids)).values_list("id", "zone_id")
-    )
+    zone_of = dict(await Merchant.filter(id__in=list(merchant_ids)).values_list("id", "zone_id"))
     scans: Counter[str] = Counter()
     h5: Counter[str] = Counter()
     for row in rows:

@@ -68,30 +68,104 @@ async def seed_applications() -> None:
     r2 = await make_record(subject.id, authority=AUTHORITY_B)
     r3 = await make_record(subject.id, authority=AUTHORITY_A)
     app = _application
-    await app("registration", subject, user, created=sh("2024-04-01"), status="approved",
-              decided=sh("2024-04-03", "15:00"), due="2024-04-20")  # 2 working days
-    await app("registration", subject, user, created=sh("2024-04-02"), status="rejected",
-              decided=sh("2024-04-02", "16:00"), due="2024-04-20")  # 0
-    await app("repair", subject, user, record_id=r1.id, created=sh("2024-04-03", "09:00"),
-              status="approved", decided=sh("2024-04-08"), due="2024-04-07")  # 2, overdue
-    await app("repair", subject, user, record_id=r2.id, created=sh("2024-03-28"),
-              status="denied", decided=sh("2024-04-02"), due="2024-04-10")  # 3
-    await app("repair", subject, user, record_id=r3.id, created=sh("2024-04-25"),
-              status="submitted", due="2024-04-29")  # open and overdue
-    await app("objection", subject, user, record_id=r1.id, created=sh("2024-04-09"),
-              status="approved", outcome="corrected", decided=sh("2024-04-12"),
-              due="2024-04-30")  # 3
-    await app("objection", subject, user, record_id=r2.id, created=sh("2024-04-10"),
-              status="denied", outcome="upheld", decided=sh("2024-04-30", "23:30"),
-              due="2024-04-20")  # 15, overdue; 15:30 UTC, still April in Shanghai
-    await app("objection", subject, user, record_id=r3.id, created=sh("2024-04-15"),
-              status="withdrawn", updated=sh("2024-04-16"), due="2024-04-30")
-    await app("objection", subject, user, record_id=r1.id, created=sh("2024-04-20"),
-              status="approved", outcome="revoked", decided=sh("2024-05-01", "00:30"),
-              due="2024-05-10")  # decided in May (16:30 UTC on 30 April)
-    await app("registration", subject, user, created=sh("2024-03-31", "23:30"),
-              status="submitted", due="2024-04-15")  # received in March, open, overdue
-    # fmt: skip
+    await app(
+        "registration",
+        subject,
+        user,
+        created=sh("2024-04-01"),
+        status="approved",
+        decided=sh("2024-04-03", "15:00"),
+        due="2024-04-20",
+    )  # 2 working days
+    await app(
+        "registration",
+        subject,
+        user,
+        created=sh("2024-04-02"),
+        status="rejected",
+        decided=sh("2024-04-02", "16:00"),
+        due="2024-04-20",
+    )  # 0
+    await app(
+        "repair",
+        subject,
+        user,
+        record_id=r1.id,
+        created=sh("2024-04-03", "09:00"),
+        status="approved",
+        decided=sh("2024-04-08"),
+        due="2024-04-07",
+    )  # 2, overdue
+    await app(
+        "repair",
+        subject,
+        user,
+        record_id=r2.id,
+        created=sh("2024-03-28"),
+        status="denied",
+        decided=sh("2024-04-02"),
+        due="2024-04-10",
+    )  # 3
+    await app(
+        "repair",
+        subject,
+        user,
+        record_id=r3.id,
+        created=sh("2024-04-25"),
+        status="submitted",
+        due="2024-04-29",
+    )  # open and overdue
+    await app(
+        "objection",
+        subject,
+        user,
+        record_id=r1.id,
+        created=sh("2024-04-09"),
+        status="approved",
+        outcome="corrected",
+        decided=sh("2024-04-12"),
+        due="2024-04-30",
+    )  # 3
+    await app(
+        "objection",
+        subject,
+        user,
+        record_id=r2.id,
+        created=sh("2024-04-10"),
+        status="denied",
+        outcome="upheld",
+        decided=sh("2024-04-30", "23:30"),
+        due="2024-04-20",
+    )  # 15, overdue; 15:30 UTC, still April in Shanghai
+    await app(
+        "objection",
+        subject,
+        user,
+        record_id=r3.id,
+        created=sh("2024-04-15"),
+        status="withdrawn",
+        updated=sh("2024-04-16"),
+        due="2024-04-30",
+    )
+    await app(
+        "objection",
+        subject,
+        user,
+        record_id=r1.id,
+        created=sh("2024-04-20"),
+        status="approved",
+        outcome="revoked",
+        decided=sh("2024-05-01", "00:30"),
+        due="2024-05-10",
+    )  # decided in May (16:30 UTC on 30 April)
+    await app(
+        "registration",
+        subject,
+        user,
+        created=sh("2024-03-31", "23:30"),
+        status="submitted",
+        due="2024-04-15",
+    )  # received in March, open, overdue
 
 
 async def _merchant(zone_id: str, user: User) -> Merchant:
@@ -167,3 +241,28 @@ async def seed_zones_and_venues(rt: Any) -> None:
 
 async def plate_scan_entries() -> int:
     return await AuditEntry.filter(purpose=PLATE_SCAN_PURPOSE).count()
+
+
+_SEEDED: list[bool] = []
+
+
+async def seed_once(rt: Any) -> None:
+    """The month above, seeded once per test session (the database is the session's)."""
+    if not _SEEDED:
+        await seed_applications()
+        await seed_zones_and_venues(rt)
+        _SEEDED.append(True)
+
+
+def cli_env(settings: Any) -> dict[str, str]:
+    """The environment `python -m server …` needs to work on the suite's database and cache."""
+    import os
+
+    from infra.settings import ENV_VARS
+
+    env = {**os.environ}
+    for name, attr in ENV_VARS.items():
+        value = getattr(settings, attr, None)
+        if value is not None and not isinstance(value, dict):
+            env[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env

@@ -9,15 +9,10 @@ from infra.params import query_month
 from scenarios.figures.monthly import monthly_figures
 from tests.scenarios.figures import support
 
-SEEDED: set[str] = set()
-
 
 @pytest.fixture
 async def seeded(runtime):  # type: ignore[no-untyped-def]
-    if not SEEDED:
-        await support.seed_applications()
-        await support.seed_zones_and_venues(runtime)
-        SEEDED.add("yes")
+    await support.seed_once(runtime)
     return runtime
 
 
@@ -60,7 +55,13 @@ async def test_zones_and_venues(seeded):
     assert sorted(redemptions) == sorted(
         [
             ("信易游", "阿拉善沙漠世界地质公园·月亮湖景区（演示）", *_policy("dp-ticket-a"), 2, 1),
-            ("信易游", "阿拉善沙漠世界地质公园·月亮湖景区（演示）", *_policy("dp-honour-free"), 1, 0),
+            (
+                "信易游",
+                "阿拉善沙漠世界地质公园·月亮湖景区（演示）",
+                *_policy("dp-honour-free"),
+                1,
+                0,
+            ),
             ("信易游", "巴彦浩特驼乡宾馆（演示）", *_policy("ht-deposit"), 1, 0),
         ]
     )
@@ -84,4 +85,3 @@ def _policy(policy_id: str) -> tuple[str]:
     from scenarios.incentives.programmes import default_programmes
 
     return (default_programmes().policies[policy_id].title,)
-
