@@ -45,14 +45,15 @@ async def _subject_id(rt: Runtime, subject: str | None, subject_id: str | None) 
         return None
     text = subject.strip()
     parsed = parse_uscc(text) if len(text) <= 40 else None
-    if parsed is not None and not is_valid_id_number(text):
-        query = Subject.filter(uscc=parsed[0])
-    elif is_valid_id_number(text):
-        index = rt.cipher.blind_index(normalise_id_number(text), ID_NUMBER_FIELD)
-        query = Subject.filter(id_number_index=index)
-    else:
+    person = is_valid_id_number(text)
+    if parsed is None and not person:
         raise Invalid("主体须为统一社会信用代码或身份证号码", fields={"subject": "格式有误"})
-    found = await query.order_by("id").first()
+    found = None
+    if person:  # an ID number is also shaped like a USCC: look for the person first
+        index = rt.cipher.blind_index(normalise_id_number(text), ID_NUMBER_FIELD)
+        found = await Subject.filter(id_number_index=index).order_by("id").first()
+    if found is None and parsed is not None:
+        found = await Subject.filter(uscc=parsed[0]).order_by("id").first()
     return found.id if found is not None else -1
 
 
