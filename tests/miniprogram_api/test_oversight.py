@@ -160,9 +160,8 @@ async def test_audit_search_by_subject_actor_purpose_and_dates_is_itself_audited
     assert searches >= 2  # by USCC and by subject id
 
     # A person by ID number (found by its blind index), shown masked.
-    from server.demo import DEMO_CITIZEN_ID_NUMBER
-
     from credit.models import IdentityBinding
+    from server.demo import DEMO_CITIZEN_ID_NUMBER
 
     person = await User.get(openid="demo-openid-citizen")
     citizen_subject = (await IdentityBinding.get(user_id=person.id)).subject_id
