@@ -19,6 +19,8 @@ import io
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from tortoise.expressions import Q, Subquery
+
 from credit.applications.models import (
     Application,
     ApplicationKind,
@@ -82,18 +84,19 @@ def parse_since(value: str | None) -> date:
 async def export_new(rt: Runtime, since: date, *, user_id: int | None, channel: str) -> ExportBatch:
     """A new batch of every decision made from `since` (a Shanghai day) not exported before."""
     start = datetime.combine(since, time.min, tzinfo=SHANGHAI).astimezone(UTC)
-    candidates: list[int] = []
-    for kind, statuses in EXPORTED.items():
-        rows = await Application.filter(
-            kind=kind, status__in=list(statuses), decided_at__gte=start
-        ).values("id")
-        candidates += [int(row["id"]) for row in rows]
-    done = set(
-        await ExportedDecision.filter(application_id__in=candidates).values_list(
-            "application_id", flat=True
-        )
+    which = Q(
+        *(Q(kind=kind, status__in=list(statuses)) for kind, statuses in EXPORTED.items()),
+        join_type=Q.OR,
     )
-    fresh = sorted(set(candidates) - done)[:BATCH_LIMIT]
+    exported = Subquery(ExportedDecision.all().values("application_id"))
+    rows = (
+        await Application.filter(which, decided_at__gte=start)
+        .exclude(id__in=exported)
+        .order_by("id")
+        .limit(BATCH_LIMIT)
+        .values("id")
+    )
+    fresh = [int(row["id"]) for row in rows]
     batch = await ExportBatch.create(created_by=user_id, since=since)
     if fresh:
         await ExportedDecision.bulk_create(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -203,8 +203,6 @@ async def test_verification_reports_the_first_broken_link(client, login, runtime
     url = "/api/v1/admin/audit/verification"
     await audit.drain(runtime.redis, runtime.keys, wait=2)
     verifications = await AuditEntry.filter(action="audit.verify").count()
-    clean = (await client.get(url, headers=reviewer)).json()
-    assert clean["ok"] is True and clean["first_broken"] is None and clean["checked"] > 0
     for n in range(3):
         await audit.append(
             runtime.redis,
@@ -214,7 +212,8 @@ async def test_verification_reports_the_first_broken_link(client, login, runtime
                 purpose=f"断链测试 {n}", channel="api",
             ),
         )  # fmt: skip
-    await audit.drain(runtime.redis, runtime.keys, wait=2)
+    clean = (await client.get(url, headers=reviewer)).json()
+    assert clean["ok"] is True and clean["first_broken"] is None and clean["checked"] >= 3
     first, second, _ = await AuditEntry.filter(purpose__startswith="断链测试").order_by("id")
     await AuditEntry.filter(id=second.id).update(purpose="改过的用途")
     try:
@@ -282,6 +281,8 @@ async def test_export_twice_exports_nothing_new_and_a_batch_downloads_again(clie
     )
     registration = await _decided("registration", "approved", enterprise)
     rejected_registration = await _decided("registration", "rejected", enterprise)
+    earlier = await _decided("repair", "denied", enterprise, record_id=record.id)
+    await Application.filter(id=earlier.id).update(decided_at=datetime.now(UTC) - timedelta(days=3))
 
     first = await client.post(
         "/api/v1/admin/exports", json={"since": today().isoformat()}, headers=reviewer
@@ -294,7 +295,7 @@ async def test_export_twice_exports_nothing_new_and_a_batch_downloads_again(clie
     rows = _csv(download.content)
     assert rows[0] == list(export.CSV_COLUMNS)
     by_id = {int(r[1]): r for r in rows[1:]}
-    assert rejected_registration.id not in by_id
+    assert rejected_registration.id not in by_id and earlier.id not in by_id
     assert by_id[repair.id][0] == "信用修复"
     assert by_id[repair.id][3:7] == [enterprise.name, enterprise.uscc, "阿左交罚〔2026〕88号",
                                      record.authority]  # fmt: skip
