@@ -287,16 +287,67 @@ async def _write_batch(items: Sequence[tuple[Any, Any]]) -> int:
         return len(rows)
 
 
+@dataclass(frozen=True)
+class BrokenLink:
+    """The first entry that does not follow its predecessor, and why: `prev_hash` (its link to
+    the entry before was changed, or an entry before it was removed) or `hash` (its own fields
+    were changed after it was written)."""
+
+    id: int
+    stream_id: str
+    at: datetime
+    reason: str  # prev_hash | hash
+    expected: str
+    stored: str
+    previous_id: int | None
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    checked: int
+    last_id: int | None
+    broken: BrokenLink | None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+VERIFY_BATCH = 2000
+
+
+async def check_chain(batch: int = VERIFY_BATCH) -> ChainCheck:
+    """Walks the whole table in id order, a batch at a time (keyset, so memory stays flat), and
+    stops at the first entry whose link or hash does not follow. Removing the newest entries
+    leaves a chain that still verifies: compare `last_id` with an earlier run to see that."""
+    prev_hash, prev_id, checked, after = GENESIS_HASH, None, 0, 0
+    while True:
+        entries = await AuditEntry.filter(id__gt=after).order_by("id").limit(batch)
+        for entry in entries:
+            expected = chain_hash(prev_hash, entry.stream_id, _entry_fields(entry))
+            if entry.prev_hash != prev_hash or entry.hash != expected:
+                link = entry.prev_hash != prev_hash
+                broken = BrokenLink(
+                    id=entry.id,
+                    stream_id=entry.stream_id,
+                    at=entry.at,
+                    reason="prev_hash" if link else "hash",
+                    expected=prev_hash if link else expected,
+                    stored=entry.prev_hash if link else entry.hash,
+                    previous_id=prev_id,
+                )
+                return ChainCheck(checked=checked, last_id=prev_id, broken=broken)
+            prev_hash, prev_id = entry.hash, entry.id
+            checked += 1
+        if len(entries) < batch:
+            return ChainCheck(checked=checked, last_id=prev_id, broken=None)
+        after = entries[-1].id
+
+
 async def verify_chain() -> int | None:
     """Returns the id of the first entry whose hash does not follow, or None if all do."""
-    prev_hash = GENESIS_HASH
-    for entry in await AuditEntry.all().order_by("id"):
-        if entry.prev_hash != prev_hash or entry.hash != chain_hash(
-            prev_hash, entry.stream_id, _entry_fields(entry)
-        ):
-            return entry.id
-        prev_hash = entry.hash
-    return None
+    result = await check_chain()
+    return result.broken.id if result.broken else None
 
 
 async def run_drainer(

@@ -4,6 +4,7 @@ hostile input is a 4xx here and never a 500 from a driver further down."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import date
 from enum import StrEnum
@@ -20,6 +21,7 @@ EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2099, 12, 31)
 # C0 controls but tab, line feed and carriage return, and DEL: PostgreSQL cannot store U+0000,
 # and none of them belongs in a name, a reason or a complaint.
+_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 Status = TypeVar("Status", bound=StrEnum)
@@ -51,6 +53,16 @@ def cursor_id(cursor: str | None) -> int | None:
     return number
 
 
+def query_id(value: str | None, name: str) -> int | None:
+    """An object id a query string filters by (`?subject_id=`): 422 when it is not one."""
+    if not value:
+        return None
+    number = _bigint(value)
+    if number is None:
+        raise Invalid("编号参数无效", fields={name: "须为数字编号"})
+    return number
+
+
 def query_date(value: str | None, default: date, name: str) -> date:
     """A `YYYY-MM-DD` query parameter, within EARLIEST_DATE .. LATEST_DATE."""
     if not value:
@@ -67,6 +79,23 @@ def query_date(value: str | None, default: date, name: str) -> date:
             fields={name: f"须在 {EARLIEST_DATE.isoformat()} 至 {LATEST_DATE.isoformat()} 之间"},
         )
     return day
+
+
+def query_month(value: str | None, name: str = "month") -> date:
+    """A `YYYY-MM` parameter (required): the month's first day, within the dates above."""
+    match = _MONTH.fullmatch(value or "")
+    first = None
+    if match:
+        with contextlib.suppress(ValueError):
+            first = date(int(match[1]), int(match[2]), 1)
+    if first is None:
+        raise Invalid("月份格式有误", fields={name: "须为 YYYY-MM"})
+    if not EARLIEST_DATE <= first <= LATEST_DATE:
+        raise Invalid(
+            "月份超出范围",
+            fields={name: f"须在 {EARLIEST_DATE:%Y-%m} 至 {LATEST_DATE:%Y-%m} 之间"},
+        )
+    return first
 
 
 def status_filter(statuses: type[Status], value: str) -> Status:

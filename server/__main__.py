@@ -1,4 +1,5 @@
-"""`python -m server [serve|migrate|import|seed-demo|fake-wechat]`; no command serves."""
+"""`python -m server [serve|migrate|import|seed-demo|index-snapshot|report|audit|export|
+fake-wechat]`; no command serves."""
 
 from __future__ import annotations
 
@@ -34,6 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "index-snapshot", help="take today's street credit index of every zone (run daily)"
     )
+    report = commands.add_parser("report", help="write a month's 调度 figures as an XLSX workbook")
+    report.add_argument("--month", required=True, help="YYYY-MM")
+    report.add_argument("--region", help="6-digit region code (default: the whole league)")
+    report.add_argument("--out", help="the workbook's path (default figures-<month>-<region>.xlsx)")
+    audit = commands.add_parser("audit", help="the audit log")
+    audit.add_argument("action", choices=["verify"], help="verify: check the hash chain")
+    exporter = commands.add_parser(
+        "export", help="export new decisions to the league platform (CSV, UTF-8 with BOM)"
+    )
+    exporter.add_argument("--since", required=True, help="decisions made from this day, YYYY-MM-DD")
+    exporter.add_argument("--out", help="the CSV's path (default: standard output)")
     fake = commands.add_parser("fake-wechat", help="run the fake WeChat API server standalone")
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=9100)
@@ -69,6 +81,16 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_with_runtime(settings, partial(_import, args)))
     if args.command == "index-snapshot":
         return asyncio.run(_with_runtime(settings, _index_snapshot))
+    if args.command in ("report", "audit", "export"):
+        from infra.errors import ApiError
+
+        work = {"report": _report, "audit": _audit_verify, "export": _export}[args.command]
+        try:
+            return asyncio.run(_with_runtime(settings, partial(work, args)))
+        except ApiError as exc:  # bad --month, --since or --region: the same words as the API
+            fields = "；".join(f"{k}：{v}" for k, v in (exc.fields or {}).items())
+            print(f"{exc.message}{'（' + fields + '）' if fields else ''}", file=sys.stderr)
+            return 2
     parser.error(f"unknown command {args.command}")
     return 2
 
@@ -103,6 +125,51 @@ async def _index_snapshot(rt: Runtime) -> int:
 
     for zone_id, value in (await snapshot_all()).items():
         print(f"{zone_id}\t{value if value is not None else '无在营商户'}")
+    return 0
+
+
+async def _report(args: argparse.Namespace, rt: Runtime) -> int:
+    from scenarios.figures.downloads import file_stem, workbook
+    from scenarios.figures.monthly import monthly_figures, parse_scope
+
+    month, region = parse_scope(args.month, args.region)
+    figures = await monthly_figures(rt, month, region)
+    out = Path(args.out or f"{file_stem(figures)}.xlsx")
+    book = await asyncio.to_thread(workbook, figures)
+    await asyncio.to_thread(out.write_bytes, book)
+    print(f"{figures.month_text} {figures.scope_label}：{out}")
+    return 0
+
+
+async def _audit_verify(args: argparse.Namespace, rt: Runtime) -> int:
+    """Exit code 1 when the chain is broken, naming the first broken link."""
+    from credit.audit_review import verify_result
+
+    result = await verify_result(rt)
+    broken = result["first_broken"]
+    if broken is None:
+        print(f"审计日志完整：已校验 {result['checked']} 条（最后一条 {result['last_id']}）")
+        return 0
+    print(
+        f"审计日志断链：第一处在第 {broken['id']} 条（{broken['at']}，"
+        f"stream {broken['stream_id']}），{broken['reason_label']}；"
+        f"此前 {result['checked']} 条完好",
+        file=sys.stderr,
+    )
+    return 1
+
+
+async def _export(args: argparse.Namespace, rt: Runtime) -> int:
+    from credit.applications.export import batch_csv, export_new, parse_since
+
+    batch = await export_new(rt, parse_since(args.since), user_id=None, channel="cli")
+    data = await batch_csv(rt, batch)
+    if args.out:
+        await asyncio.to_thread(Path(args.out).write_bytes, data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    print(f"导出批次 {batch.id}：{batch.count} 条新决定", file=sys.stderr)
     return 0
 
 

@@ -145,6 +145,16 @@ async def subscribe(client, headers, fake, openid, template="application_status"
     return reported.json()
 
 
+def read_database_file(path) -> bytes:  # type: ignore[no-untyped-def]
+    """The bytes of one of the suite's live SQLite files, read by a child process: a file this
+    process opens and closes drops every POSIX lock it holds on that file, SQLite's included,
+    after which other processes (a `python -m server` command a test runs) read stale pages and
+    new connections fail with "disk I/O error"."""
+    import subprocess
+
+    return subprocess.run(["cat", str(path)], capture_output=True, check=True).stdout
+
+
 def free_port() -> int:
     import socket
 

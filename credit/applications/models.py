@@ -103,3 +103,33 @@ class ApplicationEvent(Model):
 
     class Meta:
         table = "application_event"
+
+
+class ExportBatch(Model):
+    """One run of the export of decisions to the league platform (issue 14 item 5): who ran it,
+    from which decision date, how many decisions it took. Its CSV can be downloaded again."""
+
+    id = fields.BigIntField(primary_key=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    created_by = fields.BigIntField(null=True)  # None: the command line
+    since = fields.DateField()
+    count = fields.IntField(default=0)
+
+    class Meta:
+        table = "export_batch"
+
+
+class ExportedDecision(Model):
+    """The watermark: a decided application exported once, in one batch. The unique
+    `application_id` makes two exports racing each take disjoint decisions (the insert of the
+    second is ignored for every row the first already has), on SQLite and PostgreSQL alike."""
+
+    id = fields.BigIntField(primary_key=True)
+    application_id = fields.BigIntField(unique=True)
+    batch: fields.ForeignKeyRelation[ExportBatch] = fields.ForeignKeyField(
+        "credit.ExportBatch", related_name="decisions", on_delete=fields.RESTRICT
+    )
+    batch_id: int
+
+    class Meta:
+        table = "exported_decision"

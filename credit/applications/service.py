@@ -109,6 +109,8 @@ TRANSITIONS: dict[tuple[Kind, Status, str], Status] = {
 }
 CORRECTABLE_FIELDS = ("title", "authority", "decided_on")
 DECIDER_ROLE = "reviewer"
+# The unit the decisions are made in: audit entries name it, the platform export says it.
+REVIEWER_UNIT = "阿拉善盟信用中心"
 QUEUE_ROLES = ("reviewer", "admin")
 PAGE_SIZE = 20
 
@@ -580,7 +582,7 @@ async def decide(
             action=f"{kind}.{decision}",
             actor_kind="reviewer",
             actor_role=DECIDER_ROLE,
-            actor_org="阿拉善盟信用中心",
+            actor_org=REVIEWER_UNIT,
             purpose=f"{KIND_LABELS[kind]}审核",
             channel=channel,
             actor_user_id=session.user_id,
@@ -815,7 +817,7 @@ async def _audit_review_read(
             action=action,
             actor_kind="reviewer",
             actor_role=DECIDER_ROLE if session.has_role(DECIDER_ROLE) else "admin",
-            actor_org="阿拉善盟信用中心",
+            actor_org=REVIEWER_UNIT,
             purpose=f"{KIND_LABELS[kind]}审核",
             channel=channel,
             actor_user_id=session.user_id,

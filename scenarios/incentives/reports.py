@@ -9,7 +9,7 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from credit.calendar_dates import SHANGHAI, today
@@ -108,8 +108,10 @@ async def credit_checks(
     rt: Runtime, venue_ids: set[str], first: date, last: date
 ) -> Counter[tuple[date, str]]:
     await drain(rt.redis, rt.keys, wait=2.0)  # include checks still in the audit stream
-    start = datetime.combine(first, time.min, tzinfo=SHANGHAI)
-    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=SHANGHAI)
+    # In UTC, as timestamps are stored: SQLite compares them as text, and a Shanghai-offset
+    # bound there moved the days' edges by eight hours.
+    start = datetime.combine(first, time.min, tzinfo=SHANGHAI).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=SHANGHAI).astimezone(UTC)
     entries = await AuditEntry.filter(
         action="credit.read", actor_kind="staff", at__gte=start, at__lt=end
     ).values_list("at", "detail")

@@ -60,6 +60,7 @@ redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
 return view
 """
 _SUBJECT_MARK, _MERCHANT_MARK = "-922922922", "-933933933"
+PLATE_SCAN_PURPOSE = "扫码查看商户信用"  # the monthly figures count scans by it
 _TEMPLATES: dict[str, AuditTemplate] = {}
 
 
@@ -69,7 +70,7 @@ def _audit_template(channel: str) -> AuditTemplate:
         template = AuditTemplate(
             AuditEvent(
                 action="credit.read", actor_kind="public", actor_role="public",
-                purpose="扫码查看商户信用", channel=channel, subject_id=int(_SUBJECT_MARK),
+                purpose=PLATE_SCAN_PURPOSE, channel=channel, subject_id=int(_SUBJECT_MARK),
                 detail={"merchant_id": int(_MERCHANT_MARK)},
             ),
             (_SUBJECT_MARK, _MERCHANT_MARK),

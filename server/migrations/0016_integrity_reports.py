@@ -34,7 +34,7 @@ class RecordType(StrEnum):
 
 
 class Migration(migrations.Migration):
-    dependencies = [('credit', '0014_person_names')]
+    dependencies = [('credit', '0015_store_changes')]
 
     initial = False
 

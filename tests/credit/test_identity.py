@@ -19,7 +19,7 @@ from tortoise import connections
 from credit.identity import ConsentText, age_on, normalise_name
 from credit.models import Subject
 from infra.settings import CONFIG_DIR
-from tests.helpers import bind, fresh_id_number, unique_code
+from tests.helpers import bind, fresh_id_number, read_database_file, unique_code
 
 
 async def _database_blobs(settings, *, live_rows_only: bool = False) -> list[bytes]:  # type: ignore[no-untyped-def]
@@ -32,7 +32,7 @@ async def _database_blobs(settings, *, live_rows_only: bool = False) -> list[byt
         if live_rows_only:
             with sqlite3.connect(db_file) as conn:
                 return ["\n".join(conn.iterdump()).encode()]
-        blobs = [p.read_bytes() for p in db_file.parent.glob(db_file.name + "*")]
+        blobs = [read_database_file(p) for p in db_file.parent.glob(db_file.name + "*")]
         assert blobs and any(b"identity_binding" in blob for blob in blobs)
     else:
         dump = await asyncio.to_thread(

@@ -33,6 +33,7 @@ from credit.models import (
 )
 from credit.person_names import legal_representative_name, masked
 from infra.security.crypto import mask_id_number
+from tests.helpers import read_database_file
 
 DOC_COLUMN = {
     "penalties": "行政处罚决定书文号",
@@ -704,10 +705,10 @@ async def test_id_numbers_never_stored_in_plaintext(runtime, data_dir, tmp_path)
     url = runtime.settings.database_url
     if url.startswith("sqlite://"):
         db_file = Path(url.removeprefix("sqlite://"))
-        blobs = [db_file.read_bytes()]
+        blobs = [read_database_file(db_file)]
         wal = db_file.with_name(db_file.name + "-wal")
         if wal.exists():
-            blobs.append(wal.read_bytes())
+            blobs.append(read_database_file(wal))
         assert len(blobs[0]) > 0
         for needle in [*numbers, *names]:
             for blob in blobs:

@@ -65,3 +65,24 @@ async def test_reports_count_redemptions_and_credit_checks_and_export_csv(client
         f"/api/v1/venues/{SCENIC}/report?from=2026-05-02&to=2026-05-01", headers=staff
     )
     assert reversed_range.status_code == 422
+
+
+async def test_credit_checks_count_by_shanghai_day_on_every_backend(runtime):
+    """A check at 00:30 in Shanghai (16:30 UTC the day before) is that Shanghai day's."""
+    from datetime import UTC, date, datetime
+
+    from credit.calendar_dates import SHANGHAI
+    from infra.audit import AuditEvent, drain
+    from scenarios.incentives.reports import credit_checks
+
+    await drain(runtime.redis, runtime.keys, wait=2.0)
+    for clock in ("2024-06-02T00:30", "2024-06-01T23:30", "2024-06-03T00:10"):
+        event = AuditEvent(
+            action="credit.read", actor_kind="staff", actor_role="venue_staff",
+            purpose="核查测试", channel="api", detail={"venue_id": SCENIC},
+        )  # fmt: skip
+        at = datetime.fromisoformat(clock).replace(tzinfo=SHANGHAI).astimezone(UTC)
+        await runtime.redis.xadd(runtime.keys.audit_stream, {"e": event.payload(at=at)})
+    day = date(2024, 6, 2)
+    counts = await credit_checks(runtime, {SCENIC}, day, day)
+    assert counts == {(day, SCENIC): 1}
