@@ -22,7 +22,7 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,8 @@ def mongolian_text_problem(text: str) -> str | None:
     if not any(is_mongolian_char(c) for c in text):
         return "须为传统蒙古文（蒙古文字母）"
     for char in text:
-        if not (is_mongolian_char(char) or char in _NAME_EXTRAS or char.isascii() and char.isprintable()):
+        allowed = char in _NAME_EXTRAS or (char.isascii() and char.isprintable())
+        if not (allowed or is_mongolian_char(char)):
             return f"含有不能用于蒙古文名称的字符 U+{ord(char):04X}"
     return None
 
@@ -116,11 +117,15 @@ class Translator:
             match = pattern.fullmatch(text)
             if match:
                 parts = [self.translate(part) for part in match.groups()]
-                return _PLACEHOLDER.sub(lambda m: parts[int(m.group(1))], target)
+                return _PLACEHOLDER.sub(partial(_fill, parts), target)
         return text
 
     def has(self, text: str) -> bool:
         return self.translate(text) != text
+
+
+def _fill(parts: list[str], match: re.Match[str]) -> str:
+    return parts[int(match.group(1))]
 
 
 @lru_cache(maxsize=1)
@@ -171,7 +176,7 @@ def negotiate(accept_language: str | None, lang: str | None = None) -> str:
                 q = float(params.strip()[2:])
             except ValueError:
                 q = 0.0
-        if (tag == "mn" or tag.startswith("mn-")) and "cyrl" not in tag or tag == "mvf":
+        if ((tag == "mn" or tag.startswith("mn-")) and "cyrl" not in tag) or tag == "mvf":
             language = MN
         elif tag.startswith("zh") or tag == "*":
             language = ZH

@@ -66,6 +66,13 @@ class MerchantBody(BaseModel):
     zone_id: Annotated[Text, Field(min_length=1, max_length=40)]
     address: Annotated[Text, Field(min_length=2, max_length=120)]
     category: Annotated[Text, Field(min_length=1, max_length=30)]
+    # Optional: the shop's name in traditional Mongolian script, printed on the plate.
+    name_mn: Annotated[Text, Field(max_length=100)] = ""
+
+
+class NameMnBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name_mn: Annotated[Text, Field(max_length=100)]
 
 
 class CommitmentBody(BaseModel):
@@ -152,6 +159,7 @@ async def register_merchant(request: Request) -> HTTPResponse:
         zone_id=body.zone_id,
         address=body.address,
         category=body.category,
+        name_mn=body.name_mn,
     )
     return json_body(merchant, status=201)
 
@@ -306,6 +314,21 @@ async def decide_merchant(request: Request, merchant_id: str) -> HTTPResponse:
             runtime(request), session, merchant_id, decision=body.decision, note=body.note
         )
     )
+
+
+@bp.put("/admin/merchants/<merchant_id:str>/name-mn")
+@api_doc(
+    "工作人员更正商户的蒙古文名称（空字符串为删除），信用牌随之更新",
+    "review",
+    ref("Merchant"),
+    body=NameMnBody,
+    secured=True,
+    params=[MERCHANT_ID],
+)
+async def correct_merchant_name_mn(request: Request, merchant_id: str) -> HTTPResponse:
+    await require_session(request, *service.STAFF_ROLES)
+    body = parse_body(request, NameMnBody)
+    return json_body(await service.correct_name_mn(runtime(request), merchant_id, body.name_mn))
 
 
 @bp.get("/admin/complaints")

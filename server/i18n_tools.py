@@ -40,6 +40,7 @@ SKIPPED = (
     "**/demo.py",
     "server/__main__.py",
     "server/i18n_tools.py",
+    "server/http_hygiene.py",
     "server/migrations/**",
     "infra/settings.py",
     "infra/wechat/fake.py",
@@ -220,11 +221,11 @@ def main(argv: list[str]) -> int:
         return 0
     report = check()
     for where, text in report.missing:
-        print(f"缺少蒙古文\t{where}\t{text}")
+        print(f"缺少蒙古文\t{where}\t{_line(text)}")
     for text in report.drafts:
-        print(f"待审校\t{text}")
+        print(f"待审校\t{_line(text)}")
     for text in report.obsolete:
-        print(f"已不再使用\t{text}")
+        print(f"已不再使用\t{_line(text)}")
     for error in report.errors:
         print(f"错误\t{error}", file=sys.stderr)
     print(
@@ -235,3 +236,7 @@ def main(argv: list[str]) -> int:
     if report.errors or (strict and (report.missing or report.drafts)):
         return 1
     return 0
+
+
+def _line(text: str) -> str:
+    return text.replace("\n", "\\n")

@@ -30,6 +30,7 @@ from infra.errors import (
     NotFound,
     ServiceUnavailable,
 )
+from infra.i18n import mongolian_text_problem, translate
 from infra.models import User
 from infra.pagination import page
 from infra.params import cursor_id, path_id, status_filter
@@ -91,6 +92,7 @@ async def register(
     zone_id: str,
     address: str,
     category: str,
+    name_mn: str = "",
 ) -> dict[str, Any]:
     rules = default_rules()
     if session.subject_id is None:
@@ -100,6 +102,9 @@ async def register(
         fields["zone_id"] = "可选：" + "、".join(rules.zones)
     if category not in rules.categories:
         fields["category"] = "可选：" + "、".join(rules.categories)
+    problem = mongolian_text_problem(name_mn) if name_mn else None
+    if problem:
+        fields["name_mn"] = problem
     if fields:
         raise Invalid("商户信息有误", fields=fields)
     subject = await Subject.get_or_none(
@@ -131,8 +136,26 @@ async def register(
         zone_id=zone_id,
         address=address,
         category=category,
+        name_mn=name_mn,
+        name_mn_by="merchant" if name_mn else "",
     )
     return await merchant_json(merchant, rules)
+
+
+async def correct_name_mn(rt: Runtime, merchant_id: str, name_mn: str) -> dict[str, Any]:
+    """Staff set or correct the shop's Mongolian name ("" removes it); the plate follows."""
+    merchant = await Merchant.get_or_none(id=path_id(merchant_id, *UNKNOWN))
+    if merchant is None:
+        raise NotFound("商户不存在", code="MERCHANT_NOT_FOUND")
+    problem = mongolian_text_problem(name_mn) if name_mn else None
+    if problem:
+        raise Invalid("蒙古文名称有误", fields={"name_mn": problem})
+    await Merchant.filter(id=merchant.id).update(
+        name_mn=name_mn, name_mn_by="staff" if name_mn else "", updated_at=datetime.now(UTC)
+    )
+    await drop_views(rt, merchant)
+    await merchant.refresh_from_db()
+    return await merchant_json(merchant, default_rules())
 
 
 async def my_merchants(session: Session) -> list[dict[str, Any]]:
@@ -313,7 +336,13 @@ def _summary(merchant: Merchant, rules: MerchantRules) -> dict[str, Any]:
     return {
         "id": merchant.id,
         "name": merchant.name,
-        "zone": {"id": merchant.zone_id, "name": zone.name if zone else merchant.zone_id},
+        "name_mn": merchant.name_mn or None,
+        "name_mn_by": merchant.name_mn_by or None,
+        "zone": {
+            "id": merchant.zone_id,
+            "name": zone.name if zone else merchant.zone_id,
+            "name_mn": zone.name_mn if zone and zone.name_mn else None,
+        },
         "address": merchant.address,
         "category": merchant.category,
         "status": str(merchant.status),
@@ -335,6 +364,12 @@ async def merchant_json(merchant: Merchant, rules: MerchantRules) -> dict[str, A
 
 
 # -- plates ----------------------------------------------------------------------------------
+
+
+def _mongolian_or_empty(chinese: str) -> str:
+    """The catalogue's Mongolian of a fixed plate text; none yet: that line is left out."""
+    mongolian = translate(chinese)
+    return "" if mongolian == chinese else mongolian
 
 
 async def plate_image(rt: Runtime, session: Session, merchant_id: str, kind: str) -> bytes:
@@ -364,19 +399,26 @@ async def plate_image(rt: Runtime, session: Session, merchant_id: str, kind: str
         caption=rules.caption,
         issued_on=merchant.code_issued_on or today(),
         code=merchant.code,
+        name_mn=merchant.name_mn,
+        zone_mn=zone.name_mn if zone else "",
+        grade_caption_mn=_mongolian_or_empty(f"信用等级：{evaluation.grade.label}"),
+        caption_mn=_mongolian_or_empty(rules.caption),
     )
     font = rules.font(rt.settings.plate_font_path)
-    fingerprint = hashlib.sha256(repr((content, str(font))).encode()).hexdigest()[:24]
+    mongolian_font = rules.mongolian_font()
+    fingerprint = hashlib.sha256(
+        repr((content, str(font), str(mongolian_font))).encode()
+    ).hexdigest()[:24]
     key = rt.keys.poster(merchant.id, fingerprint)
     cached = await rt.redis.get(key)
     if cached is not None:
         return as_bytes(cached)
     try:
-        image = await asyncio.to_thread(poster_png, content, font)
+        image = await asyncio.to_thread(poster_png, content, font, mongolian_font)
     except FontMissing as exc:
         raise ServiceUnavailable(
-            f"服务器缺少中文字体，暂不能生成商户码海报（{exc}）。"
-            "请安装 fonts-wqy-microhei 或设置 PLATE_FONT_PATH",
+            f"服务器缺少中文或蒙古文字体，暂不能生成商户码海报（{exc}）。"
+            "请安装 fonts-wqy-microhei、fonts-noto-core 或设置 PLATE_FONT_PATH",
             code="FONT_MISSING",
         ) from exc
     await rt.redis.set(key, image, ex=POSTER_TTL_SECONDS)
