@@ -42,7 +42,7 @@ from miniprogram_api.openapi_schemas import (
     ref,
 )
 from scenarios.merchants import complaints, public, service, street_index
-from scenarios.merchants.h5 import content_security_policy, render_not_found
+from scenarios.merchants.h5 import content_security_policy, mongolian_font_file, render_not_found
 from scenarios.merchants.models import MerchantStatus
 
 ZONE = obj({"id": STR, "name": STR, "kind": STR, "region": STR, "index": nullable(NUM)})
@@ -437,6 +437,32 @@ async def merchant_page(request: Request, code: str) -> HTTPResponse:
         missing = render_not_found(code).encode()
         return _h5_response(missing, status=404)
     return _h5_response(page)
+
+
+@h5.get("/fonts/mongolian.ttf")
+@api_doc(
+    "H5 页面使用的蒙古文字体（Noto Sans Mongolian，由本服务提供，不经第三方）",
+    "merchants",
+    BINARY,
+    content_type="font/ttf",
+    other={304: ("未修改（If-None-Match）", STR)},
+)
+async def mongolian_font(request: Request) -> HTTPResponse:
+    font = mongolian_font_file()
+    if font is None:
+        raise NotFound("服务器未安装蒙古文字体", code="FONT_MISSING")
+    headers = {
+        "Cache-Control": "public, max-age=604800",
+        "ETag": font.etag,
+        "Vary": "Accept-Encoding",
+    }
+    if request.headers.get("if-none-match") == font.etag:
+        return raw(b"", status=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return raw(
+            font.gzipped, content_type="font/ttf", headers=headers | {"Content-Encoding": "gzip"}
+        )
+    return raw(font.raw, content_type="font/ttf", headers=headers)
 
 
 def _h5_response(page: bytes, status: int = 200) -> HTTPResponse:
