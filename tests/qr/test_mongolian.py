@@ -109,14 +109,13 @@ def test_a_long_name_wraps_at_spaces_into_columns_at_a_smaller_size():
     for column in placed.columns:
         assert column.height <= 900 and set(column.text.split()) <= set(words)  # whole words
     assert " ".join(c.text for c in placed.columns) == long_name  # nothing lost, order kept
-    x0, _, x1, _ = placed.box
+    _, _, x1, _ = placed.box
     assert x1 <= BAND_WIDTH and [c.left for c in placed.columns] == sorted(
         c.left for c in placed.columns
     )  # columns left to right
     # A word longer than the column cannot be set, not even at the smallest size.
     with pytest.raises(mongolian.LayoutError):
         mongolian.layout([mongolian.Paragraph("ᠠ" * 400, 52, 24)], FONT, (0, 0, 200, 300))
-
 
 
 async def test_a_plate_with_the_operators_mongolian_name_decodes(client, login, settings):
