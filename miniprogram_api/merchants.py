@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, String
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 
+from infra.bilingual import FONT_ROUTE, font_file
 from infra.errors import NotFound
 from miniprogram_api.common import (
     channel,
@@ -42,8 +43,9 @@ from miniprogram_api.openapi_schemas import (
     ref,
 )
 from scenarios.merchants import complaints, public, service, street_index
-from scenarios.merchants.h5 import content_security_policy, mongolian_font_file, render_not_found
+from scenarios.merchants.h5 import content_security_policy, render_not_found
 from scenarios.merchants.models import MerchantStatus
+from scenarios.merchants.rules import default_rules
 
 ZONE = obj({"id": STR, "name": STR, "kind": STR, "region": STR, "index": nullable(NUM)})
 MERCHANT_ID = path("merchant_id", "商户编号")
@@ -439,7 +441,7 @@ async def merchant_page(request: Request, code: str) -> HTTPResponse:
     return _h5_response(page)
 
 
-@h5.get("/fonts/mongolian.ttf")
+@h5.get(FONT_ROUTE)
 @api_doc(
     "H5 页面使用的蒙古文字体（Noto Sans Mongolian，由本服务提供，不经第三方）",
     "merchants",
@@ -448,9 +450,11 @@ async def merchant_page(request: Request, code: str) -> HTTPResponse:
     other={304: ("未修改（If-None-Match）", STR)},
 )
 async def mongolian_font(request: Request) -> HTTPResponse:
-    font = mongolian_font_file()
-    if font is None:
+    """Every H5 page's Mongolian font (infra/bilingual.py), from this host only."""
+    path = default_rules().mongolian_font()
+    if path is None:
         raise NotFound("服务器未安装蒙古文字体", code="FONT_MISSING")
+    font = font_file(path)
     headers = {
         "Cache-Control": "public, max-age=604800",
         "ETag": font.etag,

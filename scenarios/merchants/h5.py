@@ -9,17 +9,12 @@ Content-Security-Policy allows exactly that stylesheet by its SHA-256 and nothin
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import re
-from dataclasses import dataclass
-from functools import lru_cache
 from html import escape
-from pathlib import Path
 from typing import Any
 
-from infra.i18n import translate
-from scenarios.merchants.rules import default_rules
+from infra.bilingual import MONGOLIAN_STYLE, mongolian_block, mongolian_of
 
 STATUS_BANNERS = {
     "suspended": "该商户码已暂停使用，商户信用信息仅供参考",
@@ -54,21 +49,7 @@ li:first-child{border-top:0}
 .complain{display:block;text-align:center;background:#fff;border:1px solid #d73027;color:#d73027;
 border-radius:22px;padding:10px;margin:14px 10px 24px;text-decoration:none;font-weight:600}
 footer{text-align:center;color:#999;font-size:12px;padding:0 10px 24px}
-@font-face{font-family:"Noto Sans Mongolian";src:url(/fonts/mongolian.ttf) format("truetype");
-font-display:swap}
-.bilingual{display:flex;gap:12px;align-items:flex-start}
-.bilingual .zh{flex:1;min-width:0}
-.mn{writing-mode:vertical-lr;font-family:"Noto Sans Mongolian",sans-serif;font-size:17px;
-line-height:1.4;height:220px;max-width:45%;overflow-x:auto;overflow-y:hidden;flex:none;
-word-break:normal;overflow-wrap:normal;color:#333}
-.mn .mn-name{font-size:20px;font-weight:600}
-.mn .mn-muted{color:#666;font-size:15px}
 """
-# The page's Mongolian (issue 15): set vertically, top to bottom, columns left to right, in the
-# font this service serves (`/fonts/mongolian.ttf`, no other origin). A long name wraps at its
-# spaces into further columns inside a box of fixed height; a box wider than its share of the
-# screen scrolls by itself, never the page.
-
 
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{3,8}")
 _UNKNOWN_COLOUR = "#888"
@@ -79,7 +60,8 @@ def _page(title: str, body: str, level_colour: str) -> str:
     return (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_STYLE}.level{{background:{colour}}}</style>"
+        f"<title>{escape(title)}</title>"
+        f"<style>{_STYLE}{MONGOLIAN_STYLE}.level{{background:{colour}}}</style>"
         f"</head><body>{body}</body></html>"
     )
 
@@ -95,44 +77,6 @@ def content_security_policy(page: bytes) -> str:
         f"default-src 'none'; style-src 'sha256-{digest}'; font-src 'self'; base-uri 'none'; "
         "form-action 'none'; frame-ancestors 'none'"
     )
-
-
-def mongolian_block(lines: list[tuple[str, str]]) -> str:
-    """The vertical Mongolian beside Chinese content: (css class, text) pairs, empty texts left
-    out; "" when there is none. Other pages (report verification, public lists) use it with the
-    same stylesheet (`MONGOLIAN_STYLE`) and font route."""
-    items = "".join(
-        f'<div class="{escape(css)}">{escape(text)}</div>' for css, text in lines if text
-    )
-    return f'<div class="mn" lang="mn-Mong" id="mongolian">{items}</div>' if items else ""
-
-
-def mongolian_of(chinese: str) -> str:
-    """The catalogue's Mongolian of a fixed text, "" when it has none yet."""
-    mongolian = translate(chinese)
-    return "" if mongolian == chinese else mongolian
-
-
-MONGOLIAN_STYLE = _STYLE[_STYLE.index("@font-face") :]
-
-
-@dataclass(frozen=True)
-class FontFile:
-    """The served Mongolian font: raw and gzip-compressed once (242 kB -> 92 kB)."""
-
-    raw: bytes
-    gzipped: bytes
-    etag: str
-
-
-@lru_cache(maxsize=1)
-def mongolian_font_file(path: Path | None = None) -> FontFile | None:
-    chosen = path or default_rules().mongolian_font()
-    if chosen is None:
-        return None
-    data = chosen.read_bytes()
-    etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
-    return FontFile(data, gzip.compress(data, 9, mtime=0), etag)
 
 
 def render_page(view: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from credit.calendar_dates import shanghai_iso, shanghai_minute, today
 from credit.identifiers import require_uscc
 from credit.models import MARKET_ENTITY_KINDS, Subject
 from infra import notifications
+from infra.bilingual import mongolian_of
 from infra.cache import as_bytes
 from infra.errors import (
     ApiError,
@@ -30,7 +31,7 @@ from infra.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from infra.i18n import mongolian_text_problem, translate
+from infra.i18n import mongolian_text_problem
 from infra.models import User
 from infra.pagination import page
 from infra.params import cursor_id, path_id, status_filter
@@ -366,12 +367,6 @@ async def merchant_json(merchant: Merchant, rules: MerchantRules) -> dict[str, A
 # -- plates ----------------------------------------------------------------------------------
 
 
-def _mongolian_or_empty(chinese: str) -> str:
-    """The catalogue's Mongolian of a fixed plate text; none yet: that line is left out."""
-    mongolian = translate(chinese)
-    return "" if mongolian == chinese else mongolian
-
-
 async def plate_image(rt: Runtime, session: Session, merchant_id: str, kind: str) -> bytes:
     """`qr`: the bare code; `poster`: the printable plate. Rendered off the loop, cached."""
     merchant = await visible_merchant(session, merchant_id)
@@ -401,8 +396,8 @@ async def plate_image(rt: Runtime, session: Session, merchant_id: str, kind: str
         code=merchant.code,
         name_mn=merchant.name_mn,
         zone_mn=zone.name_mn if zone else "",
-        grade_caption_mn=_mongolian_or_empty(f"信用等级：{evaluation.grade.label}"),
-        caption_mn=_mongolian_or_empty(rules.caption),
+        grade_caption_mn=mongolian_of(f"信用等级：{evaluation.grade.label}"),
+        caption_mn=mongolian_of(rules.caption),
     )
     font = rules.font(rt.settings.plate_font_path)
     mongolian_font = rules.mongolian_font()
