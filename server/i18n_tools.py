@@ -60,6 +60,12 @@ CONFIG_NAMES = (
 )
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _PLACEHOLDER = re.compile(r"\{\d+\}")
+HEADER = """\
+# Traditional Mongolian texts of 信用阿拉善 (issue 15). msgid: the Chinese text, the source.
+#
+# 每条译文注明来源（# 来源：…）。标 fuzzy 的是草译，注明“需蒙古文专业人员审校”；审校后去掉
+# fuzzy 标记，并加一行“# 审校：姓名（单位），日期”。见 README“蒙古文”。
+#"""
 SOURCE_NOTE = "来源："
 REVIEWED_NOTE = "审校："
 
@@ -206,10 +212,17 @@ def update(path: Path | None = None) -> tuple[int, int]:
     before = {m.id for m in catalogue if m.id}
     catalogue.update(extracted, no_fuzzy_matching=True)
     catalogue.obsolete.clear()
+    write_catalogue(catalogue, path)
     after = {m.id for m in catalogue if m.id}
-    with path.open("wb") as handle:
-        write_po(handle, catalogue, width=100, omit_header=False, sort_output=False)
     return len(after - before), len(before - after)
+
+
+def write_catalogue(catalogue: Catalog, path: Path | None = None) -> None:
+    catalogue.header_comment = HEADER
+    catalogue.project, catalogue.version = "credit-alxa", "1"
+    catalogue.msgid_bugs_address = ""
+    with (path or i18n.po_path()).open("wb") as handle:
+        write_po(handle, catalogue, width=100, sort_output=False)
 
 
 def main(argv: list[str]) -> int:

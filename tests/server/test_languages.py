@@ -57,3 +57,19 @@ async def test_plate_scan_labels_zone_and_names_in_mongolian(client, login):
     # The cached body is the same for both: the language is applied at the edge.
     again = (await client.get(f"/api/v1/merchant-codes/{code}")).json()
     assert again["status_label"] == "正常亮码"
+
+
+async def test_notification_texts_and_policy_titles_in_mongolian(client, login):
+    operator, merchant = await active_merchant(client, login)
+    messages = (await client.get("/api/v1/me/messages", headers=operator | MN)).json()["items"]
+    approved = next(m for m in messages if merchant["name"] in m["title"])
+    assert approved["title"] == f"ᠬᠤᠳᠠᠯᠳᠤᠭᠠᠴᠢᠨ «{merchant['name']}» {translate('正常亮码')}"
+    assert approved["content"] == translate("审核通过，可下载商户码亮码经营") != (
+        "审核通过，可下载商户码亮码经营"
+    )
+    chinese = (await client.get("/api/v1/me/messages", headers=operator)).json()["items"]
+    assert any(m["content"] == "审核通过，可下载商户码亮码经营" for m in chinese)
+    citizen = await login("demo-citizen")
+    policies = (await client.get("/api/v1/incentives", headers=citizen | MN)).text
+    assert translate("A级信用游客门票八折") in policies
+    assert "A级信用游客门票八折" not in policies
