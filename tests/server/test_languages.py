@@ -64,8 +64,10 @@ async def test_notification_texts_and_policy_titles_in_mongolian(client, login):
     messages = (await client.get("/api/v1/me/messages", headers=operator | MN)).json()["items"]
     approved = next(m for m in messages if merchant["name"] in m["title"])
     assert approved["title"] == f"ᠬᠤᠳᠠᠯᠳᠤᠭᠠᠴᠢᠨ «{merchant['name']}» {translate('正常亮码')}"
-    assert approved["content"] == translate("审核通过，可下载商户码亮码经营") != (
-        "审核通过，可下载商户码亮码经营"
+    assert (
+        approved["content"]
+        == translate("审核通过，可下载商户码亮码经营")
+        != ("审核通过，可下载商户码亮码经营")
     )
     chinese = (await client.get("/api/v1/me/messages", headers=operator)).json()["items"]
     assert any(m["content"] == "审核通过，可下载商户码亮码经营" for m in chinese)

@@ -124,6 +124,14 @@ def test_h5_mongolian_column_in_headless_chromium_without_horizontal_scroll(serv
         csp = answer.headers["Content-Security-Policy"]
         html = answer.read().decode()
     assert "font-src 'self'" in csp and 'lang="mn-Mong"' in html
+    assert default_rules().zones["dingyuanying"].name_mn in html
+    # Served for real (not through ASGI): the Mongolian body replaces the Chinese one whole.
+    with urllib.request.urlopen(f"{served}/api/v1/merchant-codes/DemoTuoling01?lang=mn") as answer:
+        import json as json_module
+
+        assert answer.headers["Content-Language"] == "mn-Mong"
+        view = json_module.loads(answer.read())
+        assert view["merchant"]["zone"] == default_rules().zones["dingyuanying"].name_mn
     request = urllib.request.Request(
         f"{served}/fonts/mongolian.ttf", headers={"Accept-Encoding": "gzip"}
     )
