@@ -52,10 +52,17 @@ def is_mongolian_char(char: str) -> bool:
     return any(low <= code <= high for low, high in _MONGOLIAN_BLOCKS)
 
 
+# The longest Mongolian words run to about 25 letters; a plate column holds about 80 at its
+# smallest size, and a word is never cut, so a longer "word" could not be printed.
+MAX_WORD_LETTERS = 40
+
+
 def mongolian_text_problem(text: str) -> str | None:
     """Why `text` is not a Mongolian-script name, or None."""
     if not any(is_mongolian_char(c) for c in text):
         return "须为传统蒙古文（蒙古文字母）"
+    if any(len(word) > MAX_WORD_LETTERS for word in text.split()):
+        return f"单词过长（每个词不超过 {MAX_WORD_LETTERS} 个字母，词与词之间用空格分开）"
     for char in text:
         allowed = char in _NAME_EXTRAS or (char.isascii() and char.isprintable())
         if not (allowed or is_mongolian_char(char)):

@@ -37,6 +37,7 @@ from infra.pagination import page
 from infra.params import cursor_id, path_id, status_filter
 from infra.runtime import Runtime
 from infra.security.sessions import Session, refresh_user_sessions
+from qr.mongolian import LayoutError
 from qr.plate import FontMissing, PosterContent, new_code, plate_url, poster_png, qr_png
 from scenarios.merchants.evaluation import evaluate
 from scenarios.merchants.models import Merchant, MerchantStatus
@@ -410,6 +411,11 @@ async def plate_image(rt: Runtime, session: Session, merchant_id: str, kind: str
         return as_bytes(cached)
     try:
         image = await asyncio.to_thread(poster_png, content, font, mongolian_font)
+    except LayoutError as exc:
+        raise Conflict(
+            "商户或街区的蒙古文名称过长，无法排入信用牌，请工作人员更正蒙古文名称",
+            code="MONGOLIAN_TOO_LONG",
+        ) from exc
     except FontMissing as exc:
         raise ServiceUnavailable(
             f"服务器缺少中文或蒙古文字体，暂不能生成商户码海报（{exc}）。"

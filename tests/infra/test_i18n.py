@@ -81,3 +81,4 @@ def test_mongolian_name_validation():
     assert i18n.mongolian_text_problem("ᠪᠠᠶᠢᠰᠢᠩ\u202fᠤᠨ") is None  # NNBSP before a suffix
     assert i18n.mongolian_text_problem("驼铃") is not None
     assert i18n.mongolian_text_problem("ᠲᠡᠮᠡᠭᠡᠨ驼") is not None
+    assert "单词过长" in (i18n.mongolian_text_problem("ᠠ" * 41) or "")

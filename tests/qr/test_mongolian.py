@@ -127,3 +127,18 @@ async def test_a_plate_with_the_operators_mongolian_name_decodes(client, login, 
     image = Image.open(io.BytesIO(response.content)).convert("RGB")
     x0, y0, x1, y1 = ink_box(image, BAND_MARGIN, BAND_MARGIN + BAND_WIDTH)
     assert y1 - y0 > x1 - x0
+
+
+def test_the_longest_name_accepted_still_fits_the_plate():
+    """100 letters in words of at most 40 (what registration accepts) and the longest zone
+    name: the bands still take them, at a smaller size, without cutting a word."""
+    from infra.i18n import MAX_WORD_LETTERS, mongolian_text_problem
+
+    word = ("ᠲᠡᠮᠡᠭᠡᠨ" * 10)[:MAX_WORD_LETTERS]
+    longest = f"{word} {word} {word}"[:100].strip()
+    assert mongolian_text_problem(longest) is None
+    zone = max((z.name_mn for z in RULES.zones.values()), key=len)
+    png = poster_png(content(name_mn=longest, zone_mn=zone), CJK, FONT)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    x0, y0, x1, y1 = ink_box(image, BAND_MARGIN, BAND_MARGIN + BAND_WIDTH)
+    assert y1 - y0 > x1 - x0
