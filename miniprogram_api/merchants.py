@@ -377,7 +377,10 @@ async def decide_complaint(request: Request, complaint_id: str) -> HTTPResponse:
         {
             "code": STR,
             "status": enum(*MerchantStatus),
-            "merchant": obj({"name": STR, "zone": STR, "address": STR, "category": STR}),
+            "merchant": obj(
+                {"name": STR, "zone": STR, "address": STR, "category": STR},
+                {"name_mn": nullable(STR), "zone_mn": nullable(STR)},
+            ),
             "level": ref("Level"),
             "commitment": ANY_OBJECT,
             "records": array(ref("Record")),
