@@ -135,17 +135,23 @@ def _fill(parts: list[str], match: re.Match[str]) -> str:
     return parts[int(match.group(1))]
 
 
+_NAMES: dict[str, str] = {}
+
+
 @lru_cache(maxsize=1)
 def translator() -> Translator:
-    return Translator.from_catalogue(read_catalogue())
+    """Built on first use (a worker that is never asked for Mongolian never reads the
+    catalogue), with the names added before or after."""
+    built = Translator.from_catalogue(read_catalogue())
+    built.names = _NAMES
+    return built
 
 
 def add_names(pairs: Iterable[tuple[str, str]]) -> None:
     """Config names with their Mongolian (`name_mn`, `title_mn`, `benefit_mn`)."""
-    names = translator().names
     for chinese, mongolian in pairs:
         if chinese and mongolian:
-            names[chinese] = mongolian
+            _NAMES[chinese] = mongolian
 
 
 def translate(text: str, language: str = MN) -> str:
