@@ -199,7 +199,7 @@ async def poster_times(base: str, token: str, merchant_ids: list[int]) -> dict[s
                 response = await client.get(f"/api/v1/merchants/{merchant_id}/plate.png")
                 bucket.append((time.perf_counter() - started) * 1000)
                 if response.status_code != 200:
-                    raise RuntimeError(f"poster {merchant_id}: {response.status_code}")
+                    raise RuntimeError(f"poster {merchant_id}: {response.status_code} {response.text[:200]}")
             sizes.append(len(response.content))
 
     def summary(values: list[float]) -> dict[str, float]:
