@@ -94,13 +94,15 @@ async def make_merchants(db: Database, count: int) -> list[tuple[int, str]]:
     async with db.connect() as conn:
         await conn.execute(
             """
-            INSERT INTO merchant (subject_id, operator_id, name, zone_id, address, category,
-                                  status, code, code_issued_on, created_at, updated_at)
-            SELECT id, 1, left(name, 90), 'dingyuanying', '定远营古城', '餐饮', 'active',
+            INSERT INTO merchant (subject_id, operator_id, name, name_mn, zone_id, address,
+                                  category, status, code, code_issued_on, created_at,
+                                  updated_at)
+            SELECT id, 1, left(name, 90), $2, 'dingyuanying', '定远营古城', '餐饮', 'active',
                    'B' || lpad(id::text, 9, '0'), current_date, now(), now()
             FROM subject WHERE kind <> 'person' ORDER BY id LIMIT $1
             """,
             count,
+            BENCH_NAME_MN,
         )
         await conn.execute("""UPDATE app_user SET roles = '["admin"]' WHERE id = 1""")
         rows = await conn.fetch("SELECT id, code FROM merchant ORDER BY id")
@@ -131,14 +133,58 @@ async def fetch_all(base: str, paths: list[str]) -> None:
     say(f"  {len(paths):,} views fetched in {seconds:.1f} s")
 
 
+# Every bench plate is bilingual (issue 15): a Mongolian shop name beside the zone's, the
+# level caption's and the scan line's Mongolian.
+BENCH_NAME_MN = "ᠲᠡᠮᠡᠭᠡᠨ ᠬᠣᠩᠬᠣ ᠬᠣᠭᠣᠯᠠ ᠶᠢᠨ ᠭᠠᠵᠠᠷ"
+
+
 async def _posters(s: Session, staff_token: str, merchant_ids: list[int]) -> None:
     posters = await poster_times(s.base, staff_token, merchant_ids[: s.args.posters])
     s.result["posters"] = posters
     say(
-        f"  poster ({posters['png_kib']} KiB PNG): cold median "
+        f"  poster, bilingual ({posters['png_kib']} KiB PNG): cold median "
         f"{posters['cold']['median_ms']} ms (p95 {posters['cold']['p95_ms']}), cached "
         f"median {posters['cached']['median_ms']} ms (p95 {posters['cached']['p95_ms']})"
     )
+    renders = render_times(s.args.posters)
+    s.result["poster_render"] = renders
+    say(
+        f"  poster render in process (Pillow only, median of {s.args.posters}): Chinese only "
+        f"{renders['chinese_only_ms']} ms, bilingual {renders['bilingual_ms']} ms"
+    )
+
+
+def render_times(count: int) -> dict[str, float]:
+    """The render alone, Chinese-only (today's plate before issue 15) beside bilingual, the
+    same content otherwise; fonts loaded once before, as in a running worker."""
+    from dataclasses import replace
+    from datetime import date
+
+    from infra.i18n import translate
+    from qr.plate import PosterContent, poster_png
+    from scenarios.merchants.rules import default_rules
+
+    rules = default_rules()
+    font, mongolian_font = rules.font(), rules.mongolian_font()
+    bilingual = PosterContent(
+        name="阿拉善左旗驼铃餐饮有限公司定远营店", zone=rules.zones["dingyuanying"].name,
+        grade="B", grade_label="诚信经营", colour="#66bd63",
+        url="https://credit.example/m/B000000001", caption=rules.caption,
+        issued_on=date(2026, 1, 5), code="B000000001", name_mn=BENCH_NAME_MN,
+        zone_mn=rules.zones["dingyuanying"].name_mn,
+        grade_caption_mn=translate("信用等级：诚信经营"), caption_mn=translate(rules.caption),
+    )  # fmt: skip
+    chinese = replace(bilingual, name_mn="", zone_mn="", grade_caption_mn="", caption_mn="")
+    result: dict[str, float] = {}
+    for key, content in (("chinese_only_ms", chinese), ("bilingual_ms", bilingual)):
+        poster_png(content, font, mongolian_font)  # fonts loaded
+        times = []
+        for _ in range(max(1, count)):
+            started = time.perf_counter()
+            poster_png(content, font, mongolian_font)
+            times.append((time.perf_counter() - started) * 1000)
+        result[key] = round(statistics.median(times), 1)
+    return result
 
 
 async def poster_times(base: str, token: str, merchant_ids: list[int]) -> dict[str, Any]:
@@ -153,7 +199,9 @@ async def poster_times(base: str, token: str, merchant_ids: list[int]) -> dict[s
                 response = await client.get(f"/api/v1/merchants/{merchant_id}/plate.png")
                 bucket.append((time.perf_counter() - started) * 1000)
                 if response.status_code != 200:
-                    raise RuntimeError(f"poster {merchant_id}: {response.status_code}")
+                    raise RuntimeError(
+                        f"poster {merchant_id}: {response.status_code} {response.text[:200]}"
+                    )
             sizes.append(len(response.content))
 
     def summary(values: list[float]) -> dict[str, float]:

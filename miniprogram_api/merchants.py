@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, String
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 
+from infra.bilingual import FONT_ROUTE, font_file
 from infra.errors import NotFound
 from miniprogram_api.common import (
     channel,
@@ -44,6 +45,7 @@ from miniprogram_api.openapi_schemas import (
 from scenarios.merchants import complaints, public, service, street_index
 from scenarios.merchants.h5 import content_security_policy, render_not_found
 from scenarios.merchants.models import MerchantStatus
+from scenarios.merchants.rules import default_rules
 
 ZONE = obj({"id": STR, "name": STR, "kind": STR, "region": STR, "index": nullable(NUM)})
 MERCHANT_ID = path("merchant_id", "商户编号")
@@ -66,6 +68,13 @@ class MerchantBody(BaseModel):
     zone_id: Annotated[Text, Field(min_length=1, max_length=40)]
     address: Annotated[Text, Field(min_length=2, max_length=120)]
     category: Annotated[Text, Field(min_length=1, max_length=30)]
+    # Optional: the shop's name in traditional Mongolian script, printed on the plate.
+    name_mn: Annotated[Text, Field(max_length=100)] = ""
+
+
+class NameMnBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name_mn: Annotated[Text, Field(max_length=100)]
 
 
 class CommitmentBody(BaseModel):
@@ -152,6 +161,7 @@ async def register_merchant(request: Request) -> HTTPResponse:
         zone_id=body.zone_id,
         address=body.address,
         category=body.category,
+        name_mn=body.name_mn,
     )
     return json_body(merchant, status=201)
 
@@ -308,6 +318,21 @@ async def decide_merchant(request: Request, merchant_id: str) -> HTTPResponse:
     )
 
 
+@bp.put("/admin/merchants/<merchant_id:str>/name-mn")
+@api_doc(
+    "工作人员更正商户的蒙古文名称（空字符串为删除），信用牌随之更新",
+    "review",
+    ref("Merchant"),
+    body=NameMnBody,
+    secured=True,
+    params=[MERCHANT_ID],
+)
+async def correct_merchant_name_mn(request: Request, merchant_id: str) -> HTTPResponse:
+    await require_session(request, *service.STAFF_ROLES)
+    body = parse_body(request, NameMnBody)
+    return json_body(await service.correct_name_mn(runtime(request), merchant_id, body.name_mn))
+
+
 @bp.get("/admin/complaints")
 @api_doc(
     "投诉处理队列（默认待处理，status 筛选）",
@@ -352,7 +377,10 @@ async def decide_complaint(request: Request, complaint_id: str) -> HTTPResponse:
         {
             "code": STR,
             "status": enum(*MerchantStatus),
-            "merchant": obj({"name": STR, "zone": STR, "address": STR, "category": STR}),
+            "merchant": obj(
+                {"name": STR, "zone": STR, "address": STR, "category": STR},
+                {"name_mn": nullable(STR), "zone_mn": nullable(STR)},
+            ),
             "level": ref("Level"),
             "commitment": ANY_OBJECT,
             "records": array(ref("Record")),
@@ -414,6 +442,34 @@ async def merchant_page(request: Request, code: str) -> HTTPResponse:
         missing = render_not_found(code).encode()
         return _h5_response(missing, status=404)
     return _h5_response(page)
+
+
+@h5.get(FONT_ROUTE)
+@api_doc(
+    "H5 页面使用的蒙古文字体（Noto Sans Mongolian，由本服务提供，不经第三方）",
+    "merchants",
+    BINARY,
+    content_type="font/ttf",
+    other={304: ("未修改（If-None-Match）", STR)},
+)
+async def mongolian_font(request: Request) -> HTTPResponse:
+    """Every H5 page's Mongolian font (infra/bilingual.py), from this host only."""
+    path = default_rules().mongolian_font()
+    if path is None:
+        raise NotFound("服务器未安装蒙古文字体", code="FONT_MISSING")
+    font = font_file(path)
+    headers = {
+        "Cache-Control": "public, max-age=604800",
+        "ETag": font.etag,
+        "Vary": "Accept-Encoding",
+    }
+    if request.headers.get("if-none-match") == font.etag:
+        return raw(b"", status=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return raw(
+            font.gzipped, content_type="font/ttf", headers=headers | {"Content-Encoding": "gzip"}
+        )
+    return raw(font.raw, content_type="font/ttf", headers=headers)
 
 
 def _h5_response(page: bytes, status: int = 200) -> HTTPResponse:

@@ -129,7 +129,13 @@ SCHEMAS: dict[str, JSON] = {
     ),
     "Merchant": obj(
         {"id": INT, "name": STR, "status": enum(*MerchantStatus), "code": nullable(STR)},
-        {"zone": obj({"id": STR, "name": STR}), "address": STR, "category": STR},
+        {
+            "zone": obj({"id": STR, "name": STR}, {"name_mn": nullable(STR)}),
+            "address": STR,
+            "category": STR,
+            "name_mn": nullable(STR),
+            "name_mn_by": nullable(enum("merchant", "staff")),
+        },
     ),
     "Complaint": obj(
         {

@@ -15,12 +15,16 @@ import qrcode
 from PIL import Image, ImageDraw, ImageFont
 from qrcode.constants import ERROR_CORRECT_M
 
+from qr import mongolian
+from qr.mongolian import MongolianFontMissing, Paragraph
+
 CODE_ALPHABET = string.ascii_letters + string.digits
 POSTER_SIZE = (1240, 1754)  # A5 at 210 dpi: prints sharp on a shop wall
 
 
 class FontMissing(RuntimeError):
-    """No usable CJK font: printing would show empty boxes instead of the shop's name."""
+    """No usable CJK (or Mongolian) font: printing would show empty boxes instead of the shop's
+    name."""
 
 
 def new_code(length: int) -> str:
@@ -65,6 +69,18 @@ class PosterContent:
     caption: str
     issued_on: date
     code: str
+    # Traditional Mongolian beside the Chinese (issue 15); empty texts are left out. A plate
+    # with any of them needs the Mongolian font.
+    name_mn: str = ""
+    zone_mn: str = ""
+    grade_caption_mn: str = ""
+    caption_mn: str = ""
+
+    @property
+    def mongolian(self) -> tuple[str, ...]:
+        """Every Mongolian text the plate prints (the font test shapes each one)."""
+        texts = (self.name_mn, self.zone_mn, self.grade_caption_mn, self.caption_mn)
+        return tuple(t for t in texts if t)
 
 
 def load_cjk_font(path: Path | None, size: int) -> ImageFont.FreeTypeFont:
@@ -82,7 +98,15 @@ def has_cjk_glyphs(font: ImageFont.FreeTypeFont) -> bool:
     return len(shapes) > 1
 
 
-def poster_png(content: PosterContent, font_path: Path | None) -> bytes:
+# Where the vertical Mongolian goes: a band each side of the badge and the QR code, from the
+# badge down to the footer. Left: the shop and its zone; right: the level and the scan line.
+BAND_WIDTH = 196
+BAND_MARGIN = 30
+
+
+def poster_png(
+    content: PosterContent, font_path: Path | None, mongolian_font_path: Path | None = None
+) -> bytes:
     width, height = POSTER_SIZE
     title_font = load_cjk_font(font_path, 64)
     name_font = load_cjk_font(font_path, 76)
@@ -121,7 +145,42 @@ def poster_png(content: PosterContent, font_path: Path | None) -> bytes:
     _centred(draw, content.caption, qr_top + side + 30, text_font, width, "#222222")
     footer = f"发码日期 {content.issued_on.isoformat()}　编码 {content.code}"
     _centred(draw, footer, height - 80, small_font, width, "#777777")
+    if content.mongolian:
+        _mongolian_bands(poster, content, mongolian_font_path, badge_top, height - 110)
     return png_bytes(poster)
+
+
+def mongolian_layouts(
+    content: PosterContent, font_path: Path, top: int, bottom: int
+) -> list[mongolian.Layout]:
+    """The two bands' columns (tests measure them; `poster_png` draws them)."""
+    width = POSTER_SIZE[0]
+    left_band = (BAND_MARGIN, top, BAND_MARGIN + BAND_WIDTH, bottom)
+    right_band = (width - BAND_MARGIN - BAND_WIDTH, top, width - BAND_MARGIN, bottom)
+    left = [
+        Paragraph(content.name_mn, 52, 24, "#222222"),
+        Paragraph(content.zone_mn, 38, 20, "#555555"),
+    ]
+    right = [
+        Paragraph(content.grade_caption_mn, 44, 22, content.colour),
+        Paragraph(content.caption_mn, 38, 20, "#222222"),
+    ]
+    return [
+        mongolian.layout([p for p in paragraphs if p.text], font_path, band)
+        for paragraphs, band in ((left, left_band), (right, right_band))
+    ]
+
+
+def _mongolian_bands(
+    poster: Image.Image, content: PosterContent, font_path: Path | None, top: int, bottom: int
+) -> None:
+    if font_path is None:
+        raise FontMissing("未找到蒙古文字体")
+    try:
+        for placed in mongolian_layouts(content, font_path, top, bottom):
+            mongolian.draw(poster, placed, font_path)
+    except MongolianFontMissing as exc:
+        raise FontMissing(str(exc)) from exc
 
 
 def _centred(

@@ -1,4 +1,4 @@
-"""`python -m server [serve|migrate|import|seed-demo|index-snapshot|report|audit|export|
+"""`python -m server [serve|migrate|import|seed-demo|index-snapshot|report|audit|export|i18n|
 fake-wechat]`; no command serves."""
 
 from __future__ import annotations
@@ -46,12 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     exporter.add_argument("--since", required=True, help="decisions made from this day, YYYY-MM-DD")
     exporter.add_argument("--out", help="the CSV's path (default: standard output)")
+    i18n = commands.add_parser(
+        "i18n", help="Mongolian texts: check (CI) lists what is missing; update the catalogue"
+    )
+    i18n.add_argument("action", choices=["check", "update"], nargs="?", default="check")
+    i18n.add_argument("--strict", action="store_true", help="missing or unreviewed: exit 1")
     fake = commands.add_parser("fake-wechat", help="run the fake WeChat API server standalone")
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=9100)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
+    if args.command == "i18n":
+        from server.i18n_tools import main as i18n_main
+
+        return i18n_main([args.action, *(["--strict"] if args.strict else [])])
     if args.command == "fake-wechat":
         from infra.wechat.fake import main as fake_main
 

@@ -46,7 +46,7 @@ from miniprogram_api import (
 )
 from miniprogram_api.common import json_body
 from miniprogram_api.openapi_schemas import ANY_OBJECT, api_doc, finalise
-from server import http_hygiene, observability
+from server import http_hygiene, languages, observability
 from server.drainer import run_drainer_process
 from server.schema import SCHEMA
 from server.supervisor import WorkerSupervisor, exit_with_manager
@@ -107,6 +107,7 @@ def create_app(
     app.ctx.runtime = runtime
     app.ctx.owns_runtime = runtime is None
     app.ctx.migrate_on_start = migrate_on_start
+    languages.register_names()
 
     for blueprint in (
         health.bp,
@@ -249,7 +250,9 @@ async def _stop(app: Sanic, _loop: Any = None) -> None:
 
 
 async def _on_response(request: Request, response: HTTPResponse) -> None:
-    """The one response middleware: security headers, the request id and the metrics."""
+    """The one response middleware: the language, security headers, the request id and the
+    metrics."""
+    languages.localize(request, response)
     http_hygiene.add_security_headers(response)
     observability.finish(request, response)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.errors import NotFound
+from infra.i18n import mongolian_text_problem
 from infra.settings import read_config
 
 ID_PATTERN = re.compile(r"[a-z0-9-]{1,24}")
@@ -32,6 +33,7 @@ class Venue:
     scenario: str
     region: str | None = None
     zone: str | None = None
+    name_mn: str = ""  # traditional Mongolian (issue 15), a draft until name_mn_reviewed
 
     def brief(self) -> dict[str, str]:
         return {"id": self.id, "name": self.name}
@@ -40,6 +42,7 @@ class Venue:
         return {
             "id": self.id,
             "name": self.name,
+            "name_mn": self.name_mn or None,
             "kind": self.kind,
             "kind_label": VENUE_KINDS[self.kind],
             "scenario": self.scenario,
@@ -64,6 +67,8 @@ class Policy:
     quota: int
     valid_from: date
     valid_until: date
+    title_mn: str = ""  # traditional Mongolian (issue 15), drafts until *_reviewed
+    benefit_mn: str = ""
 
     def active_on(self, day: date) -> bool:
         return self.valid_from <= day <= self.valid_until
@@ -76,6 +81,8 @@ class Policy:
             "scenario": self.scenario,
             "title": self.title,
             "benefit": self.benefit,
+            "title_mn": self.title_mn or None,
+            "benefit_mn": self.benefit_mn or None,
             "eligibility": {
                 "subject_kinds": list(self.subject_kinds),
                 "min_grade": self.min_grade,
@@ -120,6 +127,7 @@ class Programmes:
                 scenario=_choice(item, "scenario", SCENARIOS),
                 region=item.get("region"),
                 zone=item.get("zone"),
+                name_mn=_mongolian(item, "name_mn"),
             )
             if venue.id in venues:
                 raise ProgrammeError(f"venue {venue.id} appears twice")
@@ -147,6 +155,22 @@ def _id(item: dict[str, Any], what: str) -> str:
     if not ID_PATTERN.fullmatch(value):
         raise ProgrammeError(f"{what} id {value!r}: use 1-24 characters of a-z, 0-9 and -")
     return value
+
+
+def _mongolian(item: dict[str, Any], key: str) -> str:
+    value = str(item.get(key, "") or "")
+    problem = mongolian_text_problem(value) if value else None
+    if problem:
+        raise ProgrammeError(f"{item.get('id')}: {key} {problem}")
+    return value
+
+
+def mongolian_names(programmes: Programmes) -> list[tuple[str, str]]:
+    """(Chinese, Mongolian) of venue names, policy titles and benefits, for the translator."""
+    pairs = [(v.name, v.name_mn) for v in programmes.venues.values()]
+    for policy in programmes.policies.values():
+        pairs += [(policy.title, policy.title_mn), (policy.benefit, policy.benefit_mn)]
+    return [(zh, mn) for zh, mn in pairs if mn]
 
 
 def _choice(item: dict[str, Any], key: str, allowed: dict[str, str] | set[str]) -> str:
@@ -181,6 +205,8 @@ def _policy(item: dict[str, Any], venues: dict[str, Venue]) -> Policy:
         scenario=venue.scenario,
         title=str(item["title"]),
         benefit=str(item["benefit"]),
+        title_mn=_mongolian(item, "title_mn"),
+        benefit_mn=_mongolian(item, "benefit_mn"),
         subject_kinds=kinds,
         min_grade=min_grade,
         honours=tuple(item.get("honours", [])),

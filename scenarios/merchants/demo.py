@@ -48,6 +48,11 @@ async def seed_merchants(operator_openid: str, cipher: FieldCipher) -> set[int]:
     acting for them rests on the same proof as anywhere (credit/acting.py)."""
     rules = default_rules()
     operator = await User.get(openid=operator_openid)
+    # Demo Mongolian names (issue 15): drafts by Claude (an AI model), to be reviewed.
+    names_mn = {
+        "DemoTuoling01": "ᠲᠡᠮᠡᠭᠡᠨ ᠬᠣᠩᠬᠣ ᠬᠣᠭᠣᠯᠠ ᠶᠢᠨ ᠭᠠᠵᠠᠷ",
+        "DemoHuyang02": "ᠲᠣᠭᠣᠷᠠᠭ᠎ᠠ ᠶᠢᠨ ᠠᠶᠢᠯ ᠤᠨ ᠪᠠᠭᠤᠴᠠ",
+    }
     person = await Subject.get(id=(await IdentityBinding.get(user_id=operator.id)).subject_id)
     touched: set[int] = set()
     for code, shop, subject_name, uscc, kind, zone, category, address, status, signed in DEMO_SHOPS:
@@ -70,6 +75,8 @@ async def seed_merchants(operator_openid: str, cipher: FieldCipher) -> set[int]:
             subject_id=subject.id,
             operator_id=operator.id,
             name=shop,
+            name_mn=names_mn.get(code or "", ""),
+            name_mn_by="merchant" if code in names_mn else "",
             zone_id=zone,
             address=address,
             category=category,

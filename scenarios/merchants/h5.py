@@ -14,6 +14,8 @@ import re
 from html import escape
 from typing import Any
 
+from infra.bilingual import MONGOLIAN_STYLE, mongolian_block, mongolian_of
+
 STATUS_BANNERS = {
     "suspended": "该商户码已暂停使用，商户信用信息仅供参考",
     "revoked": "该商户码已撤销，请勿据此判断商户信用",
@@ -49,7 +51,6 @@ border-radius:22px;padding:10px;margin:14px 10px 24px;text-decoration:none;font-
 footer{text-align:center;color:#999;font-size:12px;padding:0 10px 24px}
 """
 
-
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{3,8}")
 _UNKNOWN_COLOUR = "#888"
 
@@ -59,7 +60,8 @@ def _page(title: str, body: str, level_colour: str) -> str:
     return (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_STYLE}.level{{background:{colour}}}</style>"
+        f"<title>{escape(title)}</title>"
+        f"<style>{_STYLE}{MONGOLIAN_STYLE}.level{{background:{colour}}}</style>"
         f"</head><body>{body}</body></html>"
     )
 
@@ -72,7 +74,7 @@ def content_security_policy(page: bytes) -> str:
     end = page.find(b"</style>", start)
     digest = base64.b64encode(hashlib.sha256(page[start:end]).digest()).decode()
     return (
-        f"default-src 'none'; style-src 'sha256-{digest}'; base-uri 'none'; "
+        f"default-src 'none'; style-src 'sha256-{digest}'; font-src 'self'; base-uri 'none'; "
         "form-action 'none'; frame-ancestors 'none'"
     )
 
@@ -96,11 +98,20 @@ def render_page(view: dict[str, Any]) -> str:
             f'<div class="banner" id="status" data-status="{escape(view["status"])}">'
             f"{escape(banner)}</div>"
         )
+    mongolian = mongolian_block(
+        [
+            ("mn-name", merchant.get("name_mn") or ""),
+            ("mn-muted", merchant.get("zone_mn") or ""),
+            ("", mongolian_of(f"信用等级：{level['label']}")),
+        ]
+    )
     parts.append(
-        f'<section class="card"><h1 id="merchant-name">{escape(merchant["name"])}</h1>'
+        '<section class="card bilingual"><div class="zh">'
+        f'<h1 id="merchant-name">{escape(merchant["name"])}</h1>'
         f'<div class="muted">{escape(merchant["zone"])} · {escape(merchant["category"])}</div>'
         f'<div class="muted">{escape(merchant["address"])}</div>'
-        f'<div class="muted">经营主体：{escape(merchant["subject_name"])}</div></section>'
+        f'<div class="muted">经营主体：{escape(merchant["subject_name"])}</div></div>'
+        f"{mongolian}</section>"
     )
     if commitment["signed"]:
         signed_on = escape((commitment["signed_at"] or "")[:10])

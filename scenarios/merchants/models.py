@@ -38,6 +38,10 @@ class Merchant(Model):
     )
     operator_id: int
     name = fields.CharField(max_length=100)
+    # The name in traditional Mongolian script (issue 15), printed on the plate beside the
+    # Chinese: given by the operator, corrected by staff ("" none yet); who gave it last.
+    name_mn = fields.CharField(max_length=100, db_default="")
+    name_mn_by = fields.CharField(max_length=8, db_default="")
     zone_id = fields.CharField(max_length=40, db_index=True)
     address = fields.CharField(max_length=200)
     category = fields.CharField(max_length=30)

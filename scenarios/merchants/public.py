@@ -113,7 +113,9 @@ async def build_view(rt: Runtime, merchant_id: int) -> dict[str, Any]:
         "status_label": STATUS_LABELS[merchant.status],
         "merchant": {
             "name": merchant.name,
+            "name_mn": merchant.name_mn or None,
             "zone": zone.name if zone else merchant.zone_id,
+            "zone_mn": zone.name_mn if zone and zone.name_mn else None,
             "zone_kind": zone.kind if zone else None,
             "address": merchant.address,
             "category": merchant.category,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from credit.scoring import ScoringRules
+from infra.i18n import mongolian_text_problem
 from infra.settings import CONFIG_DIR, read_config
 
 
@@ -18,6 +19,8 @@ class Zone:
     name: str
     kind: str
     region: str
+    name_mn: str = ""  # traditional Mongolian (issue 15); a draft until name_mn_reviewed
+    name_mn_reviewed: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class MerchantRules:
     font_candidates: tuple[str, ...]
     code_length: int
     caption: str
+    mongolian_font_path: str = ""
+    mongolian_font_candidates: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, config_dir: Path | None = None) -> MerchantRules:
@@ -78,6 +83,10 @@ class MerchantRules:
         grades = [
             MerchantGrade(g.grade, labels[g.grade], g.colour, g.min_score) for g in credit_grades
         ]
+        for zone in zones:
+            problem = mongolian_text_problem(zone["name_mn"]) if zone.get("name_mn") else None
+            if problem:
+                raise ValueError(f"config/zones.toml: {zone['id']} name_mn {problem}")
         return cls(
             zones={zone["id"]: Zone(**zone) for zone in zones},
             categories=tuple(raw["categories"]),
@@ -93,6 +102,8 @@ class MerchantRules:
             font_candidates=tuple(raw["plate"].get("font_candidates", [])),
             code_length=int(raw["plate"]["code_length"]),
             caption=raw["plate"]["caption"],
+            mongolian_font_path=raw["plate"].get("mongolian_font_path", ""),
+            mongolian_font_candidates=tuple(raw["plate"].get("mongolian_font_candidates", [])),
         )
 
     def grade_for(self, score: int) -> MerchantGrade:
@@ -111,13 +122,25 @@ class MerchantRules:
     def font(self, configured: str = "") -> Path | None:
         """The CJK font to print with: the setting, else config, else the first candidate found.
         A font that is configured but missing is an error, not a reason to pick another."""
-        if configured or self.font_path:
-            chosen = Path(configured or self.font_path)
-            return chosen if chosen.is_file() else None
-        for candidate in self.font_candidates:
-            if candidate and Path(candidate).is_file():
-                return Path(candidate)
-        return None
+        return _pick_font(configured or self.font_path, self.font_candidates)
+
+    def mongolian_font(self, configured: str = "") -> Path | None:
+        """The Mongolian font of plates and H5 pages, chosen like the CJK one."""
+        return _pick_font(configured or self.mongolian_font_path, self.mongolian_font_candidates)
+
+    def mongolian_names(self) -> list[tuple[str, str]]:
+        """(Chinese, Mongolian) of every zone that has both, for the API's translator."""
+        return [(z.name, z.name_mn) for z in self.zones.values() if z.name_mn]
+
+
+def _pick_font(configured: str, candidates: tuple[str, ...]) -> Path | None:
+    if configured:
+        chosen = Path(configured)
+        return chosen if chosen.is_file() else None
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,7 @@ from credit.calendar_dates import shanghai_iso, shanghai_minute, today
 from credit.identifiers import require_uscc
 from credit.models import MARKET_ENTITY_KINDS, Subject
 from infra import notifications
+from infra.bilingual import mongolian_of
 from infra.cache import as_bytes
 from infra.errors import (
     ApiError,
@@ -30,11 +31,13 @@ from infra.errors import (
     NotFound,
     ServiceUnavailable,
 )
+from infra.i18n import mongolian_text_problem
 from infra.models import User
 from infra.pagination import page
 from infra.params import cursor_id, path_id, status_filter
 from infra.runtime import Runtime
 from infra.security.sessions import Session, refresh_user_sessions
+from qr.mongolian import LayoutError
 from qr.plate import FontMissing, PosterContent, new_code, plate_url, poster_png, qr_png
 from scenarios.merchants.evaluation import evaluate
 from scenarios.merchants.models import Merchant, MerchantStatus
@@ -91,6 +94,7 @@ async def register(
     zone_id: str,
     address: str,
     category: str,
+    name_mn: str = "",
 ) -> dict[str, Any]:
     rules = default_rules()
     if session.subject_id is None:
@@ -100,6 +104,9 @@ async def register(
         fields["zone_id"] = "可选：" + "、".join(rules.zones)
     if category not in rules.categories:
         fields["category"] = "可选：" + "、".join(rules.categories)
+    problem = mongolian_text_problem(name_mn) if name_mn else None
+    if problem:
+        fields["name_mn"] = problem
     if fields:
         raise Invalid("商户信息有误", fields=fields)
     subject = await Subject.get_or_none(
@@ -131,8 +138,26 @@ async def register(
         zone_id=zone_id,
         address=address,
         category=category,
+        name_mn=name_mn,
+        name_mn_by="merchant" if name_mn else "",
     )
     return await merchant_json(merchant, rules)
+
+
+async def correct_name_mn(rt: Runtime, merchant_id: str, name_mn: str) -> dict[str, Any]:
+    """Staff set or correct the shop's Mongolian name ("" removes it); the plate follows."""
+    merchant = await Merchant.get_or_none(id=path_id(merchant_id, *UNKNOWN))
+    if merchant is None:
+        raise NotFound("商户不存在", code="MERCHANT_NOT_FOUND")
+    problem = mongolian_text_problem(name_mn) if name_mn else None
+    if problem:
+        raise Invalid("蒙古文名称有误", fields={"name_mn": problem})
+    await Merchant.filter(id=merchant.id).update(
+        name_mn=name_mn, name_mn_by="staff" if name_mn else "", updated_at=datetime.now(UTC)
+    )
+    await drop_views(rt, merchant)
+    await merchant.refresh_from_db()
+    return await merchant_json(merchant, default_rules())
 
 
 async def my_merchants(session: Session) -> list[dict[str, Any]]:
@@ -313,7 +338,13 @@ def _summary(merchant: Merchant, rules: MerchantRules) -> dict[str, Any]:
     return {
         "id": merchant.id,
         "name": merchant.name,
-        "zone": {"id": merchant.zone_id, "name": zone.name if zone else merchant.zone_id},
+        "name_mn": merchant.name_mn or None,
+        "name_mn_by": merchant.name_mn_by or None,
+        "zone": {
+            "id": merchant.zone_id,
+            "name": zone.name if zone else merchant.zone_id,
+            "name_mn": zone.name_mn if zone and zone.name_mn else None,
+        },
         "address": merchant.address,
         "category": merchant.category,
         "status": str(merchant.status),
@@ -364,19 +395,31 @@ async def plate_image(rt: Runtime, session: Session, merchant_id: str, kind: str
         caption=rules.caption,
         issued_on=merchant.code_issued_on or today(),
         code=merchant.code,
+        name_mn=merchant.name_mn,
+        zone_mn=zone.name_mn if zone else "",
+        grade_caption_mn=mongolian_of(f"信用等级：{evaluation.grade.label}"),
+        caption_mn=mongolian_of(rules.caption),
     )
     font = rules.font(rt.settings.plate_font_path)
-    fingerprint = hashlib.sha256(repr((content, str(font))).encode()).hexdigest()[:24]
+    mongolian_font = rules.mongolian_font()
+    fingerprint = hashlib.sha256(
+        repr((content, str(font), str(mongolian_font))).encode()
+    ).hexdigest()[:24]
     key = rt.keys.poster(merchant.id, fingerprint)
     cached = await rt.redis.get(key)
     if cached is not None:
         return as_bytes(cached)
     try:
-        image = await asyncio.to_thread(poster_png, content, font)
+        image = await asyncio.to_thread(poster_png, content, font, mongolian_font)
+    except LayoutError as exc:
+        raise Conflict(
+            "商户或街区的蒙古文名称过长，无法排入信用牌，请工作人员更正蒙古文名称",
+            code="MONGOLIAN_TOO_LONG",
+        ) from exc
     except FontMissing as exc:
         raise ServiceUnavailable(
-            f"服务器缺少中文字体，暂不能生成商户码海报（{exc}）。"
-            "请安装 fonts-wqy-microhei 或设置 PLATE_FONT_PATH",
+            f"服务器缺少中文或蒙古文字体，暂不能生成商户码海报（{exc}）。"
+            "请安装 fonts-wqy-microhei、fonts-noto-core 或设置 PLATE_FONT_PATH",
             code="FONT_MISSING",
         ) from exc
     await rt.redis.set(key, image, ex=POSTER_TTL_SECONDS)
