@@ -194,3 +194,32 @@ async def test_person_id_numbers_never_appear(client):
     await make_record(business.id, authority=authority, details={"证件号码": number})
     body = (await client.get(f"/api/v1/public/penalties?authority={authority}")).text
     assert number not in body and "巴*" not in body
+
+
+async def test_every_public_page_shows_the_mongolian_beside_the_chinese(client):
+    """Issue 15: the public pages set their title in traditional Mongolian, vertically, in the
+    served font, and their one stylesheet (the CSP's hash) carries the Mongolian part."""
+    import base64
+    import hashlib
+    import re
+
+    for path, title in (
+        ("/public/red-list", "红名单"),
+        ("/public/penalties", "行政处罚（双公示）"),
+        ("/public/integrity", "政务诚信概况"),
+        ("/public/penalties?from=not-a-date", "无法显示"),
+    ):
+        response = await client.get(path)
+        text = response.text
+        block = re.search(
+            r'<div class="mn" lang="mn-Mong" id="mongolian">(.*?)</div></section>', text
+        )
+        assert block is not None, (path, text[:500])
+        assert re.search("[\u1800-\u18af]", block.group(1)), path  # Mongolian script
+        assert title in text and "writing-mode:vertical-lr" in text
+        policy = response.headers["content-security-policy"]
+        assert "font-src 'self'" in policy
+        style = re.search(r"<style>(.*?)</style>", text, re.S)
+        assert style is not None
+        digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy
