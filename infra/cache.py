@@ -82,6 +82,10 @@ class Keys:
     def poster(self, merchant_id: int, fingerprint: str) -> str:
         return f"{self.prefix}merchant:poster:{merchant_id}:{fingerprint}"
 
+    def report_reuse(self, fingerprint: str) -> str:
+        """The number of the report issued for this content fingerprint (while it may be reused)."""
+        return f"{self.prefix}report:fp:{fingerprint}"
+
     def rate(self, bucket: str, who: str) -> str:
         return f"{self.prefix}rl:{bucket}:{who}"
 

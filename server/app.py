@@ -37,6 +37,7 @@ from miniprogram_api import (
     incentives,
     merchants,
     messages,
+    reports,
     review,
     uploads,
 )
@@ -117,6 +118,8 @@ def create_app(
         incentives.bp,
         messages.bp,
         messages.push,
+        reports.bp,
+        reports.h5_bp,
     ):
         app.blueprint(blueprint)
 

@@ -13,6 +13,7 @@ SCHEMA = Schema(
         "credit.applications.models",
         "scenarios.merchants.models",
         "scenarios.incentives.models",
+        "scenarios.reports.models",
         "infra.models",
     ),
     migrations="server.migrations",
