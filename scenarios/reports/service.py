@@ -177,7 +177,7 @@ async def _issue_new(
     issued_at = _now().replace(microsecond=0)
     valid_until = issued_at + timedelta(days=rules.validity_days)
     _, verify_url = report_urls(rt.settings, report_no)
-    document = _document(report_no, purpose, issued_at, valid_until, content, verify_url, rules)
+    document = printed_document(report_no, purpose, issued_at, valid_until, content, verify_url, rules)
     font = merchant_rules().font(rt.settings.plate_font_path)
     pdf = await render_pdf(document, font, rules.queue_seconds)
     pdf_sha256 = hashlib.sha256(pdf).hexdigest()
@@ -257,7 +257,7 @@ def _time(moment: datetime) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _document(
+def printed_document(
     report_no: str,
     purpose: str,
     issued_at: datetime,
