@@ -86,6 +86,14 @@ class Keys:
         """The number of the report issued for this content fingerprint (while it may be reused)."""
         return f"{self.prefix}report:fp:{fingerprint}"
 
+    def report_view(self, report_no: str) -> str:
+        """What verifying a credit report reads (scenarios.reports.service.Verifiable)."""
+        return f"{self.prefix}report:view:{report_no}"
+
+    def report_page(self, report_no: str, status: str) -> str:
+        """A report's verification H5 page as rendered for a status."""
+        return f"{self.prefix}report:page:{report_no}:{status}"
+
     def rate(self, bucket: str, who: str) -> str:
         return f"{self.prefix}rl:{bucket}:{who}"
 

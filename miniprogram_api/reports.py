@@ -222,16 +222,10 @@ async def revoke_report(request: Request, report_no: str) -> HTTPResponse:
 )
 async def report_page(request: Request, report_no: str) -> HTTPResponse:
     try:
-        view = await service.verify_view(
-            runtime(request),
-            report_no,
-            channel="h5",
-            user_id=None,
-            client=client_ip(request),
-        )
+        page = await service.verify_page(runtime(request), report_no, client=client_ip(request))
     except NotFound as exc:
         return _page(h5.render_not_found(report_no, exc.message).encode(), status=404)
-    return _page(h5.render_verification(view).encode())
+    return _page(page)
 
 
 def _page(page: bytes, status: int = 200) -> HTTPResponse:

@@ -29,7 +29,7 @@ from credit.report_content import (
 )
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
-from infra.cache import as_text
+from infra.cache import as_bytes, as_text
 from infra.errors import Conflict, Invalid, NotFound
 from infra.runtime import Runtime
 from infra.security import ratelimit
@@ -40,6 +40,7 @@ from qr.report_pdf import Item, ReportDocument, Section
 from qr.report_signing import ReportSignature, canonical_json, signer_for
 from scenarios.merchants.models import Merchant
 from scenarios.merchants.rules import default_rules as merchant_rules
+from scenarios.reports import h5
 from scenarios.reports.models import CreditReport
 from scenarios.reports.render import render_pdf
 from scenarios.reports.rules import ReportRules, default_rules
@@ -177,7 +178,9 @@ async def _issue_new(
     issued_at = _now().replace(microsecond=0)
     valid_until = issued_at + timedelta(days=rules.validity_days)
     _, verify_url = report_urls(rt.settings, report_no)
-    document = printed_document(report_no, purpose, issued_at, valid_until, content, verify_url, rules)
+    document = printed_document(
+        report_no, purpose, issued_at, valid_until, content, verify_url, rules
+    )
     font = merchant_rules().font(rt.settings.plate_font_path)
     pdf = await render_pdf(document, font, rules.queue_seconds)
     pdf_sha256 = hashlib.sha256(pdf).hexdigest()
@@ -388,12 +391,72 @@ async def owner_pdf(session: Session, report_no: str) -> tuple[str, bytes]:
     return f"credit-report-{report.report_no}.pdf", bytes(report.pdf)
 
 
-def status_of(report: CreditReport, now: datetime | None = None) -> Status:
-    if report.revoked_at is not None:
-        return "revoked"
-    if report.valid_until <= (now or _now()):
-        return "expired"
-    return "valid"
+@dataclass(frozen=True)
+class Verifiable:
+    """What verification reads of a report (never the PDF): cached in Redis as JSON for an
+    hour, dropped on revocation, so a verification costs no database query when warm."""
+
+    report_no: str
+    subject_id: int
+    owner_id: int
+    valid_until: datetime
+    revoked_at: datetime | None
+    canonical: str
+    kid: str
+    signature: str
+    pdf_sha256: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, report: CreditReport) -> Verifiable:
+        return cls(
+            report.report_no, report.subject_id, report.owner_id, report.valid_until,
+            report.revoked_at, report.canonical, report.kid, report.signature,
+            report.pdf_sha256, report.fingerprint,
+        )  # fmt: skip
+
+    def dumps(self) -> str:
+        values = {k: v for k, v in self.__dict__.items()}
+        values["valid_until"] = self.valid_until.isoformat()
+        values["revoked_at"] = self.revoked_at.isoformat() if self.revoked_at else None
+        return json.dumps(values, ensure_ascii=False)
+
+    @classmethod
+    def loads(cls, text: str) -> Verifiable:
+        values = json.loads(text)
+        values["valid_until"] = datetime.fromisoformat(values["valid_until"])
+        if values["revoked_at"]:
+            values["revoked_at"] = datetime.fromisoformat(values["revoked_at"])
+        return cls(**values)
+
+    def status(self, now: datetime | None = None) -> Status:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.valid_until <= (now or _now()):
+            return "expired"
+        return "valid"
+
+
+VIEW_CACHE_SECONDS = 3600
+
+
+async def _verifiable(rt: Runtime, report_no: str) -> Verifiable:
+    if not is_report_no(report_no):
+        raise NotFound(NOT_FOUND_MESSAGE, code="REPORT_NOT_FOUND")
+    key = rt.keys.report_view(report_no)
+    cached = await rt.redis.get(key)
+    if cached is not None:
+        return Verifiable.loads(as_text(cached))
+    found = Verifiable.of(await _report(report_no))
+    await rt.redis.set(key, found.dumps(), ex=VIEW_CACHE_SECONDS)
+    return found
+
+
+async def _forget(rt: Runtime, report_no: str) -> None:
+    await rt.redis.delete(
+        rt.keys.report_view(report_no),
+        *(rt.keys.report_page(report_no, status) for status in STATUS_LABELS),
+    )
 
 
 async def _count_verification(rt: Runtime, user_id: int | None, address: str) -> None:
@@ -409,7 +472,7 @@ async def _count_verification(rt: Runtime, user_id: int | None, address: str) ->
 
 
 async def _audit_verification(
-    rt: Runtime, report: CreditReport, channel: str, user_id: int | None, detail: dict[str, object]
+    rt: Runtime, report: Verifiable, channel: str, user_id: int | None, detail: dict[str, object]
 ) -> None:
     await append_audit(
         rt.redis,
@@ -422,9 +485,9 @@ async def _audit_verification(
     )  # fmt: skip
 
 
-def verification_view(rt: Runtime, report: CreditReport) -> dict[str, Any]:
-    summary = _summary(report)
-    status = status_of(report)
+def verification_view(report: Verifiable) -> dict[str, Any]:
+    summary: dict[str, Any] = json.loads(report.canonical)
+    status = report.status()
     return {
         "report_no": report.report_no,
         "status": status,
@@ -444,19 +507,29 @@ def verification_view(rt: Runtime, report: CreditReport) -> dict[str, Any]:
     }
 
 
-def _summary(report: CreditReport) -> dict[str, Any]:
-    summary: dict[str, Any] = json.loads(report.canonical)
-    return summary
-
-
 async def verify_view(
     rt: Runtime, report_no: str, *, channel: str, user_id: int | None, client: str
 ) -> dict[str, Any]:
-    """What the verification page and API show; an audited read of the subject."""
+    """What the verification API shows; an audited read of the subject."""
     await _count_verification(rt, user_id, client)
-    report = await _report(report_no)
+    report = await _verifiable(rt, report_no)
     await _audit_verification(rt, report, channel, user_id, {"check": "view"})
-    return verification_view(rt, report)
+    return verification_view(report)
+
+
+async def verify_page(rt: Runtime, report_no: str, *, client: str) -> bytes:
+    """The H5 page of the same, rendered once per report and status; an audited read."""
+    await _count_verification(rt, None, client)
+    report = await _verifiable(rt, report_no)
+    await _audit_verification(rt, report, "h5", None, {"check": "view"})
+    status = report.status()
+    key = rt.keys.report_page(report_no, status)
+    cached = await rt.redis.get(key)
+    if cached is not None:
+        return as_bytes(cached)
+    page = h5.render_verification(verification_view(report)).encode()
+    await rt.redis.set(key, page, ex=VIEW_CACHE_SECONDS)
+    return page
 
 
 async def verify_upload(
@@ -475,11 +548,11 @@ async def verify_upload(
     if len(content) > rt.settings.upload_max_bytes:
         limit_mb = rt.settings.upload_max_bytes // (1024 * 1024)
         raise UploadTooLarge(f"文件过大，不能超过 {limit_mb} MB")
-    report = await _report(report_no)
+    report = await _verifiable(rt, report_no)
     digest = await asyncio.to_thread(lambda: hashlib.sha256(content).hexdigest())
     match = secrets.compare_digest(digest, report.pdf_sha256)
     await _audit_verification(rt, report, channel, user_id, {"check": "upload", "match": match})
-    view = verification_view(rt, report)
+    view = verification_view(report)
     view["match"] = match
     view["uploaded_sha256"] = digest
     view["match_label"] = (
@@ -504,6 +577,7 @@ async def revoke(
     if not changed:
         raise Conflict("该报告已撤销", code="REPORT_REVOKED")
     await rt.redis.delete(rt.keys.report_reuse(report.fingerprint))
+    await _forget(rt, report.report_no)
     await append_audit(
         rt.redis,
         rt.keys,
@@ -515,7 +589,7 @@ async def revoke(
             subject_id=report.subject_id, detail={"report_no": report.report_no},
         ),
     )  # fmt: skip
-    return verification_view(rt, await _report(report_no))
+    return verification_view(await _verifiable(rt, report_no))
 
 
 def public_keys(rt: Runtime) -> dict[str, Any]:
