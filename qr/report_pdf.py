@@ -13,7 +13,6 @@ import functools
 import hashlib
 import io
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -37,6 +36,7 @@ from reportlab.platypus import (
 )
 
 from qr.plate import FontMissing, qr_image
+from qr.report_document import ReportDocument
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN = 18 * mm
@@ -45,41 +45,6 @@ QR_SIZE = 34 * mm
 # ReportLab's registry and its TrueType subsetting are process-wide state.
 _LOCK = threading.Lock()
 _FONTS: dict[str, str] = {}
-
-
-@dataclass(frozen=True)
-class Item:
-    """One printed fact: a title line, detail lines under it, and a mark (e.g. 异议处理中)."""
-
-    title: str
-    lines: tuple[str, ...] = ()
-    mark: str | None = None
-
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    items: tuple[Item, ...]
-    empty: str = "无"
-
-
-@dataclass(frozen=True)
-class ReportDocument:
-    report_no: str
-    heading: str
-    header_rows: tuple[tuple[str, str], ...]  # (label, value): number, time, validity, purpose
-    subject_rows: tuple[tuple[str, str], ...]
-    grade: str
-    grade_label: str
-    grade_colour: str
-    level_lines: tuple[str, ...]
-    special_title: str
-    special_lines: tuple[str, ...]
-    special_footnote: str
-    sections: tuple[Section, ...]
-    verify_url: str
-    caption: str
-    closing: tuple[str, ...] = field(default=())
 
 
 def font_name(path: Path) -> str:

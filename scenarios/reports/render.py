@@ -12,7 +12,7 @@ from pathlib import Path
 
 from infra.errors import ServiceUnavailable
 from qr.plate import FontMissing
-from qr.report_pdf import ReportDocument, render
+from qr.report_document import ReportDocument
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ class _RenderPool:
                 "报告生成繁忙，请稍后再试", code="REPORT_BUSY", retry_after=5
             ) from exc
         try:
+            from qr.report_pdf import render  # ReportLab: loaded on the first report only
+
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.executor, render, document, font)
         except FontMissing as exc:

@@ -36,7 +36,7 @@ from infra.security import ratelimit
 from infra.security.sessions import Session
 from infra.settings import Settings
 from infra.uploads import UploadTooLarge
-from qr.report_pdf import Item, ReportDocument, Section
+from qr.report_document import Item, ReportDocument, Section
 from qr.report_signing import ReportSignature, canonical_json, signer_for
 from scenarios.merchants.models import Merchant
 from scenarios.merchants.rules import default_rules as merchant_rules

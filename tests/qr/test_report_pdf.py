@@ -10,7 +10,8 @@ import pytest
 from pypdf import PdfReader
 
 from qr.plate import FontMissing
-from qr.report_pdf import Item, ReportDocument, Section, render
+from qr.report_document import Item, ReportDocument, Section
+from qr.report_pdf import render
 from scenarios.merchants.rules import default_rules
 
 DOCUMENT = ReportDocument(
