@@ -87,12 +87,9 @@ class Keys:
         return f"{self.prefix}report:fp:{fingerprint}"
 
     def report_view(self, report_no: str) -> str:
-        """What verifying a credit report reads (scenarios.reports.service.Verifiable)."""
+        """A hash: what verifying a credit report reads (scenarios/reports/service.py
+        _VERIFY_SCRIPT), with its rendered API body and H5 page per status."""
         return f"{self.prefix}report:view:{report_no}"
-
-    def report_page(self, report_no: str, status: str) -> str:
-        """A report's verification H5 page as rendered for a status."""
-        return f"{self.prefix}report:page:{report_no}:{status}"
 
     def rate(self, bucket: str, who: str) -> str:
         return f"{self.prefix}rl:{bucket}:{who}"

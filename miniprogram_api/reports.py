@@ -15,6 +15,7 @@ from miniprogram_api.common import (
     channel,
     client_ip,
     json_body,
+    json_bytes,
     limit_per_client,
     parse_body,
     require_session,
@@ -138,14 +139,15 @@ async def report_keys(request: Request) -> HTTPResponse:
     errors=(429,),
 )
 async def report_summary(request: Request, report_no: str) -> HTTPResponse:
-    view = await service.verify_view(
+    body = await service.verified(
         runtime(request),
         report_no,
+        "j",
         channel=channel(request),
         user_id=await _caller_id(request),
         client=client_ip(request),
     )
-    return json_body(view)
+    return json_bytes(body)
 
 
 @bp.post("/credit-reports/<report_no:str>/verify")
@@ -222,7 +224,9 @@ async def revoke_report(request: Request, report_no: str) -> HTTPResponse:
 )
 async def report_page(request: Request, report_no: str) -> HTTPResponse:
     try:
-        page = await service.verify_page(runtime(request), report_no, client=client_ip(request))
+        page = await service.verified(
+            runtime(request), report_no, "h", channel="h5", user_id=None, client=client_ip(request)
+        )
     except NotFound as exc:
         return _page(h5.render_not_found(report_no, exc.message).encode(), status=404)
     return _page(page)

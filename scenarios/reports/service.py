@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -27,10 +28,11 @@ from credit.report_content import (
     report_content,
     years_text,
 )
-from infra.audit import AuditEvent
+from infra.audit import AuditEvent, AuditTemplate
 from infra.audit import append as append_audit
-from infra.cache import as_bytes, as_text
-from infra.errors import Conflict, Invalid, NotFound
+from infra.cache import as_text
+from infra.errors import Conflict, Invalid, NotFound, RateLimited
+from infra.redis_scripts import script_for
 from infra.runtime import Runtime
 from infra.security import ratelimit
 from infra.security.sessions import Session
@@ -393,8 +395,7 @@ async def owner_pdf(session: Session, report_no: str) -> tuple[str, bytes]:
 
 @dataclass(frozen=True)
 class Verifiable:
-    """What verification reads of a report (never the PDF): cached in Redis as JSON for an
-    hour, dropped on revocation, so a verification costs no database query when warm."""
+    """What verification reads of a report (never the PDF); its status now."""
 
     report_no: str
     subject_id: int
@@ -415,20 +416,6 @@ class Verifiable:
             report.pdf_sha256, report.fingerprint,
         )  # fmt: skip
 
-    def dumps(self) -> str:
-        values = {k: v for k, v in self.__dict__.items()}
-        values["valid_until"] = self.valid_until.isoformat()
-        values["revoked_at"] = self.revoked_at.isoformat() if self.revoked_at else None
-        return json.dumps(values, ensure_ascii=False)
-
-    @classmethod
-    def loads(cls, text: str) -> Verifiable:
-        values = json.loads(text)
-        values["valid_until"] = datetime.fromisoformat(values["valid_until"])
-        if values["revoked_at"]:
-            values["revoked_at"] = datetime.fromisoformat(values["revoked_at"])
-        return cls(**values)
-
     def status(self, now: datetime | None = None) -> Status:
         if self.revoked_at is not None:
             return "revoked"
@@ -439,24 +426,55 @@ class Verifiable:
 
 VIEW_CACHE_SECONDS = 3600
 
+# One round trip per warm verification: the address's rate limit, the report's cached fields
+# (hash `Keys.report_view`: subject id, validity as epoch seconds, revoked flag, and the rendered
+# API body and H5 page per status), its status now, and the audit entry of the read, spliced
+# around the subject id that only the hash knows. Replies: {2, ttl} over the limit; {0} not
+# cached; {1, status, body or false}.
+_VERIFY_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if n > tonumber(ARGV[1]) then
+  local ttl = redis.call('TTL', KEYS[1])
+  if ttl <= 0 then ttl = tonumber(ARGV[2]) end
+  return {2, ttl}
+end
+local s = redis.call('HMGET', KEYS[2], 'subject', 'until', 'revoked')
+if not s[1] then return {0} end
+local status = 'valid'
+if s[3] == '1' then status = 'revoked'
+elseif tonumber(ARGV[3]) >= tonumber(s[2]) then status = 'expired' end
+redis.call('XADD', KEYS[3], '*', 'e', ARGV[4] .. s[1] .. ARGV[5])
+return {1, status, redis.call('HGET', KEYS[2], ARGV[6] .. status) or false}
+"""
+_SUBJECT_MARK, _REPORT_MARK = "-944944944", "RMARKREPORTNO"
+_TEMPLATES: dict[tuple[str, str], AuditTemplate] = {}
+
+
+def _audit_template(channel: str, check: str) -> AuditTemplate:
+    template = _TEMPLATES.get((channel, check))
+    if template is None:
+        template = AuditTemplate(
+            AuditEvent(
+                action="credit.read", actor_kind="report_verifier", actor_role="public",
+                purpose="信用报告核验", channel=channel, subject_id=int(_SUBJECT_MARK),
+                detail={"report_no": _REPORT_MARK, "check": check},
+            ),
+            (_SUBJECT_MARK, _REPORT_MARK),
+        )  # fmt: skip
+        if len(_TEMPLATES) < 16:  # channels are a small fixed set
+            _TEMPLATES[(channel, check)] = template
+    return template
+
 
 async def _verifiable(rt: Runtime, report_no: str) -> Verifiable:
     if not is_report_no(report_no):
         raise NotFound(NOT_FOUND_MESSAGE, code="REPORT_NOT_FOUND")
-    key = rt.keys.report_view(report_no)
-    cached = await rt.redis.get(key)
-    if cached is not None:
-        return Verifiable.loads(as_text(cached))
-    found = Verifiable.of(await _report(report_no))
-    await rt.redis.set(key, found.dumps(), ex=VIEW_CACHE_SECONDS)
-    return found
+    return Verifiable.of(await _report(report_no))
 
 
 async def _forget(rt: Runtime, report_no: str) -> None:
-    await rt.redis.delete(
-        rt.keys.report_view(report_no),
-        *(rt.keys.report_page(report_no, status) for status in STATUS_LABELS),
-    )
+    await rt.redis.delete(rt.keys.report_view(report_no))
 
 
 async def _count_verification(rt: Runtime, user_id: int | None, address: str) -> None:
@@ -507,29 +525,70 @@ def verification_view(report: Verifiable) -> dict[str, Any]:
     }
 
 
-async def verify_view(
-    rt: Runtime, report_no: str, *, channel: str, user_id: int | None, client: str
-) -> dict[str, Any]:
-    """What the verification API shows; an audited read of the subject."""
-    await _count_verification(rt, user_id, client)
-    report = await _verifiable(rt, report_no)
-    await _audit_verification(rt, report, channel, user_id, {"check": "view"})
-    return verification_view(report)
+def _rendered(view: dict[str, Any], fmt: Literal["j", "h"]) -> bytes:
+    if fmt == "h":
+        return h5.render_verification(view).encode()
+    return json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def verify_page(rt: Runtime, report_no: str, *, client: str) -> bytes:
-    """The H5 page of the same, rendered once per report and status; an audited read."""
-    await _count_verification(rt, None, client)
+async def verified(
+    rt: Runtime,
+    report_no: str,
+    fmt: Literal["j", "h"],
+    *,
+    channel: str,
+    user_id: int | None,
+    client: str,
+) -> bytes:
+    """The verification API's JSON (`j`) or the H5 page (`h`): an audited read of the subject,
+    rate-limited per address (and per user when logged in). Warm: one Redis round trip."""
+    if user_id is not None:  # the user's own count; the address is counted by the script
+        rule = rt.settings.rate_limits[VERIFY_BUCKET]
+        await ratelimit.enforce(rt.redis, rt.keys, VERIFY_BUCKET, f"u:{user_id}", rule)
+    address_bucket = VERIFY_BUCKET + ratelimit.ADDRESS_SUFFIX
+    rule = rt.settings.rate_limits[address_bucket]
+    if not is_report_no(report_no):
+        await ratelimit.enforce(
+            rt.redis, rt.keys, address_bucket, ratelimit.address_key(client), rule
+        )
+        raise NotFound(NOT_FOUND_MESSAGE, code="REPORT_NOT_FOUND")
+    head, tail = _audit_template("h5" if fmt == "h" else channel, "view").render_open(
+        None, report_no
+    )
+    key = rt.keys.report_view(report_no)
+    result = await script_for(rt.redis, _VERIFY_SCRIPT)(
+        keys=[
+            rt.keys.rate(address_bucket, ratelimit.address_key(client)),
+            key,
+            rt.keys.audit_stream,
+        ],
+        args=[rule.limit, rule.window, int(time.time()), head, tail, f"{fmt}:"],
+    )
+    state = int(result[0])
+    if state == 2:
+        raise RateLimited(int(result[1]))
+    if state == 1 and result[2]:
+        return bytes(result[2])
     report = await _verifiable(rt, report_no)
-    await _audit_verification(rt, report, "h5", None, {"check": "view"})
-    status = report.status()
-    key = rt.keys.report_page(report_no, status)
-    cached = await rt.redis.get(key)
-    if cached is not None:
-        return as_bytes(cached)
-    page = h5.render_verification(verification_view(report)).encode()
-    await rt.redis.set(key, page, ex=VIEW_CACHE_SECONDS)
-    return page
+    if state == 0:
+        await _audit_verification(rt, report, "h5" if fmt == "h" else channel, user_id, {
+            "check": "view"
+        })  # fmt: skip
+    view = verification_view(report)
+    body = _rendered(view, fmt)
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        pipe.hset(
+            key,
+            mapping={
+                "subject": report.subject_id,
+                "until": int(report.valid_until.timestamp()),
+                "revoked": "1" if report.revoked_at else "",
+                f"{fmt}:{view['status']}": body,
+            },
+        )
+        pipe.expire(key, VIEW_CACHE_SECONDS)
+        await pipe.execute()
+    return body
 
 
 async def verify_upload(
