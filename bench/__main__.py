@@ -1,4 +1,4 @@
-"""`python -m bench http|import [options]`: dispatch to one benchmark (each has its own --help)."""
+"""`python -m bench <name> [options]`: dispatch to one benchmark (each has its own --help)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ benchmarks:
   http     HTTP throughput and latency of the service against a bare Sanic ceiling
   import   speed of importing league platform files
   peak     a peak morning's mixed load, with Redis and a worker killed part-way
+  report   credit reports: generation cold and cached, the loop while 10 render, verification
 
 `python -m bench <benchmark> --help` shows the options of one benchmark."""
 
@@ -36,10 +37,17 @@ def _peak_main() -> Callable[..., int]:
     return main
 
 
+def _report_main() -> Callable[..., int]:
+    from bench.report_bench import main
+
+    return main
+
+
 BENCHMARKS: dict[str, Callable[[], Callable[..., int]]] = {
     "http": _http_main,
     "import": _import_main,
     "peak": _peak_main,
+    "report": _report_main,
 }
 
 

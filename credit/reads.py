@@ -17,6 +17,8 @@ ACTOR_KIND_LABELS = {
     "public": "公众查询",
     "reviewer": "信用中心审核人员",
     "staff": "场所工作人员",
+    "operator": "企业经办人",
+    "report_verifier": "信用报告核验",
 }
 
 

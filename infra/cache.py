@@ -92,6 +92,15 @@ class Keys:
     def poster(self, merchant_id: int, fingerprint: str) -> str:
         return f"{self.prefix}merchant:poster:{merchant_id}:{fingerprint}"
 
+    def report_reuse(self, fingerprint: str) -> str:
+        """The number of the report issued for this content fingerprint (while it may be reused)."""
+        return f"{self.prefix}report:fp:{fingerprint}"
+
+    def report_view(self, report_no: str) -> str:
+        """A hash: what verifying a credit report reads (scenarios/reports/service.py
+        _VERIFY_SCRIPT), with its rendered API body and H5 page per status."""
+        return f"{self.prefix}report:view:{report_no}"
+
     def rate(self, bucket: str, who: str) -> str:
         return f"{self.prefix}rl:{bucket}:{who}"
 

@@ -51,6 +51,7 @@ ENV_VARS = {
     "FIELD_KEYS": "field_keys",
     "BLIND_INDEX_KEY": "blind_index_key",
     "CODE_SIGNING_KEYS": "code_signing_keys",
+    "REPORT_SIGNING_KEYS": "report_signing_keys",
     "SESSION_TTL_SECONDS": "session_ttl_seconds",
     "ACCESS_LOG": "access_log",
     "UPLOAD_DIR": "upload_dir",
@@ -113,6 +114,10 @@ class Settings(BaseModel):
     # signs, all verify (rotation with overlap). Generated into KEY_FILE outside production.
     code_signing_keys: str | None = None
     code_key_source: str = "env"
+    # Ed25519 seeds of the credit reports' signatures, the same form and rotation as
+    # CODE_SIGNING_KEYS; a key of its own, so neither can be made to sign for the other.
+    report_signing_keys: str | None = None
+    report_key_source: str = "env"
     session_ttl_seconds: int = Field(604800, gt=0)
     access_log: bool = False
     # "json" (one object per line, for log collectors) or "text"; default: json in production
@@ -205,15 +210,11 @@ class Settings(BaseModel):
 
     def code_signing_key_ring(self) -> tuple[str, dict[str, bytes]]:
         """(signing key id, {key id: 32-byte Ed25519 seed}) from CODE_SIGNING_KEYS."""
-        if not self.code_signing_keys:
-            raise SettingsError("CODE_SIGNING_KEYS 未配置")
-        ring: dict[str, bytes] = {}
-        for part in self.code_signing_keys.split(","):
-            kid, _, encoded = part.strip().partition(":")
-            if not re.fullmatch(r"[A-Za-z0-9_-]{1,16}", kid) or kid in ring:
-                raise SettingsError(f"CODE_SIGNING_KEYS 的密钥编号 {kid!r} 无效或重复")
-            ring[kid] = _decode_key(encoded, f"CODE_SIGNING_KEYS[{kid}]")
-        return next(iter(ring)), ring
+        return _signing_key_ring(self.code_signing_keys, "CODE_SIGNING_KEYS")
+
+    def report_signing_key_ring(self) -> tuple[str, dict[str, bytes]]:
+        """(signing key id, {key id: 32-byte Ed25519 seed}) from REPORT_SIGNING_KEYS."""
+        return _signing_key_ring(self.report_signing_keys, "REPORT_SIGNING_KEYS")
 
     def blind_index_key_bytes(self) -> bytes:
         if not self.blind_index_key:
@@ -241,6 +242,10 @@ class Settings(BaseModel):
             problems.append(
                 "信用码签名密钥未配置或来自本地文件，生产环境须通过 CODE_SIGNING_KEYS 配置"
             )
+        if self.report_key_source != "env":
+            problems.append(
+                "信用报告签名密钥未配置或来自本地文件，生产环境须通过 REPORT_SIGNING_KEYS 配置"
+            )
         if self.database_url.startswith("sqlite"):
             problems.append("DATABASE_URL 是 SQLite 文件，生产环境须使用 PostgreSQL")
         if self.push_key_source != "env":
@@ -252,27 +257,45 @@ class Settings(BaseModel):
             raise SettingsError("生产模式拒绝启动：\n  - " + "\n  - ".join(problems))
 
 
-def _resolve_code_signing_keys(settings: Settings) -> None:
-    """CODE_SIGNING_KEYS from the environment, or (outside production) a key kept in KEY_FILE
-    beside the other generated key material."""
-    if settings.code_signing_keys:
-        settings.code_key_source = "env"
+def _signing_key_ring(config: str | None, name: str) -> tuple[str, dict[str, bytes]]:
+    """ "kid:base64seed,…": the first signs, all verify."""
+    if not config:
+        raise SettingsError(f"{name} 未配置")
+    ring: dict[str, bytes] = {}
+    for part in config.split(","):
+        kid, _, encoded = part.strip().partition(":")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,16}", kid) or kid in ring:
+            raise SettingsError(f"{name} 的密钥编号 {kid!r} 无效或重复")
+        ring[kid] = _decode_key(encoded, f"{name}[{kid}]")
+    return next(iter(ring)), ring
+
+
+def _resolve_signing_keys(settings: Settings, field: str, source: str, what: str) -> None:
+    """An Ed25519 key ring (`field`) from the environment, or (outside production) a key kept in
+    KEY_FILE beside the other generated key material; `source` records which."""
+    if getattr(settings, field):
+        setattr(settings, source, "env")
     elif settings.production:
-        settings.code_key_source = "missing"
+        setattr(settings, source, "missing")
         return
     else:
         path = settings.path(settings.key_file)
         stored = json.loads(path.read_text()) if path.exists() else {}
-        if not stored.get("code_signing_keys"):
+        if not stored.get(field):
             seed = base64.b64encode(secrets.token_bytes(32)).decode()
-            stored["code_signing_keys"] = f"local1:{seed}"
+            stored[field] = f"local1:{seed}"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(stored))
             path.chmod(0o600)
-            log.warning("generated a local credit-code signing key in %s (development only)", path)
-        settings.code_signing_keys = stored["code_signing_keys"]
-        settings.code_key_source = "generated"
-    settings.code_signing_key_ring()
+            log.warning("generated a local %s signing key in %s (development only)", what, path)
+        setattr(settings, field, stored[field])
+        setattr(settings, source, "generated")
+    _signing_key_ring(getattr(settings, field), field.upper())
+
+
+def _resolve_code_signing_keys(settings: Settings) -> None:
+    _resolve_signing_keys(settings, "code_signing_keys", "code_key_source", "credit-code")
+    _resolve_signing_keys(settings, "report_signing_keys", "report_key_source", "credit-report")
 
 
 def _resolve_push_keys(settings: Settings) -> None:

@@ -41,6 +41,7 @@ from miniprogram_api import (
     messages,
     oversight,
     public,
+    reports,
     review,
     uploads,
 )
@@ -126,6 +127,8 @@ def create_app(
         public.bp,
         public.h5,
         integrity.bp,
+        reports.bp,
+        reports.h5_bp,
     ):
         app.blueprint(blueprint)
 

@@ -14,6 +14,7 @@ SCHEMA = Schema(
         "credit.integrity.models",
         "scenarios.merchants.models",
         "scenarios.incentives.models",
+        "scenarios.reports.models",
         "infra.models",
     ),
     migrations="server.migrations",

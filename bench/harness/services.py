@@ -93,6 +93,7 @@ def service_env(
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.service}", "ACCESS_LOG": "false",
         "CONFIG_DIR": str(config_dir), "PYTHONUNBUFFERED": "1",
         "CODE_SIGNING_KEYS": f"{signing_kid}:{signing}",
+        "REPORT_SIGNING_KEYS": "report1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         # the console's 消息推送 Token and EncodingAESKey (production refuses to start without)
         "WECHAT_PUSH_TOKEN": secrets.token_hex(16),
         "WECHAT_PUSH_AES_KEY": base64.b64encode(secrets.token_bytes(32)).decode().rstrip("="),

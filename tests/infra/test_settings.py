@@ -28,6 +28,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "FIELD_KEYS": f"k2:{_key()},k1:{_key()}",
         "BLIND_INDEX_KEY": _key(),
         "CODE_SIGNING_KEYS": f"c2:{_key()},c1:{_key()}",
+        "REPORT_SIGNING_KEYS": f"r2:{_key()},r1:{_key()}",
         "WECHAT_PUSH_TOKEN": "PushToken2026",
         "WECHAT_PUSH_AES_KEY": _key()[:43],
         "PUBLIC_BASE_URL": "https://credit.alxa.example/",
@@ -72,6 +73,7 @@ def test_embedded_default_needs_nothing_configured(tmp_path):
         ({"DATABASE_URL": "sqlite://var/credit.sqlite3"}, "DATABASE_URL"),
         ({"WECHAT_PUSH_TOKEN": ""}, "WECHAT_PUSH_TOKEN"),
         ({"WECHAT_PUSH_AES_KEY": ""}, "WECHAT_PUSH_AES_KEY"),
+        ({"REPORT_SIGNING_KEYS": ""}, "REPORT_SIGNING_KEYS"),
     ],
 )
 def test_production_refuses_laptop_parts_and_says_why(override, reason):

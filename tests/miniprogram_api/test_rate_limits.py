@@ -23,6 +23,7 @@ WRITES = [
     ("enterprise_claim", "/api/v1/me/enterprises"),
     ("merchant_registration", "/api/v1/merchants"),
     ("complaint_reply", "/api/v1/complaints/1/reply"),
+    ("credit_report", "/api/v1/me/credit-report"),
 ]
 
 

@@ -55,6 +55,9 @@ def concrete_paths(path: str) -> list[str]:
 OWN_STANDING_ROUTES = {("DELETE", "/api/v1/me/identity")}
 
 
+H5_PREFIXES = ("/m/", "/public/", "/r/")  # pages that say a refused request in HTML
+
+
 async def test_every_endpoint_answers_bad_input_with_a_4xx_never_a_500(app, client, login):
     citizen = await login("demo-citizen")
     newcomer = await login(unique_code())
@@ -83,7 +86,9 @@ async def test_every_endpoint_answers_bad_input_with_a_4xx_never_a_500(app, clie
                     )
                     if response.status_code >= 500:
                         failures.append((method, path, body[:40], response.status_code))
-                    elif response.status_code >= 400 and path.startswith(("/m/", "/public/")):
+                    elif response.status_code >= 400 and path.startswith(
+                        ("/m/", "/public/", "/r/")
+                    ):
                         assert response.headers["content-type"].startswith("text/html"), path
                     elif response.status_code >= 400:
                         error = response.json()["error"]
