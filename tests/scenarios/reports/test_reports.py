@@ -201,6 +201,12 @@ async def test_revoked_expired_and_unknown_numbers_each_say_so(client, login, ru
     assert views["expired"]["status"] == "expired" and "已过期" in views["expired"]["status_label"]
     page = await client.get(f"/r/{revoked['report_no']}")
     assert page.status_code == 200 and "已撤销" in page.text
+    # Mongolian beside the Chinese (issue 15): the title and the status, vertical, own font
+    block = r'<div class="mn" lang="mn-Mong" id="mongolian">(.*?)</div></div>'
+    mongolian = re.search(block, page.text)
+    assert mongolian is not None and re.search("[\u1800-\u18af]", mongolian.group(1))
+    assert "writing-mode:vertical-lr" in page.text
+    assert "font-src 'self'" in page.headers["content-security-policy"]
 
     for unknown in ("R23456789ABCDEFGHJKLMNPQR", "not-a-report", "R" + "0" * 24):
         missing = await client.get(f"/api/v1/credit-reports/{unknown}")
