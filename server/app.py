@@ -19,6 +19,7 @@ from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from tortoise.exceptions import DBConnectionError
 
+import console
 from credit.applications.service import notify_overdue_repairs
 from credit.person_names import seal_stored_names
 from credit.workdays import warn_of_estimated_years
@@ -31,6 +32,7 @@ from infra.settings import Settings, load_settings
 from miniprogram_api import (
     applications,
     auth,
+    console_tickets,
     credit,
     enterprises,
     health,
@@ -117,6 +119,9 @@ def create_app(
         incentives.bp,
         messages.bp,
         messages.push,
+        console_tickets.bp,
+        console.api,
+        console.bp,
     ):
         app.blueprint(blueprint)
 

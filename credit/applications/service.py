@@ -909,6 +909,7 @@ async def review_detail(
         # credit.read: listed in the subject's "who read my record"
         await _audit_review_read(rt, session, "credit.read", application, kind, channel)
     shaped = _review_summary(application)
+    shaped["decisions"] = allowed_decisions(application)  # what the reviewer may do now
     shaped["subject"] = subject_json(application.subject, rt.cipher)
     if kind == Kind.AUTHORISATION:
         # The reviewer compares it with the power of attorney: the name itself (audited above).
