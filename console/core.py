@@ -198,7 +198,7 @@ def render(
     rt: Runtime,
     console: ConsoleSession | None,
     template: str,
-    status: int = 200,
+    http_status: int = 200,
     **values: Any,
 ) -> HTTPResponse:
     session = console.session if console else None
@@ -212,11 +212,11 @@ def render(
         demo=rt.settings.demo,
         **values,
     )
-    return html(body, status=status, headers=PAGE_HEADERS)
+    return html(body, status=http_status, headers=PAGE_HEADERS)
 
 
-def view(ctx: Ctx, template: str, status: int = 200, **values: Any) -> HTTPResponse:
-    return render(ctx.request, ctx.rt, ctx.console, template, status, **values)
+def view(ctx: Ctx, template: str, http_status: int = 200, **values: Any) -> HTTPResponse:
+    return render(ctx.request, ctx.rt, ctx.console, template, http_status, **values)
 
 
 def error_page(
