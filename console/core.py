@@ -158,7 +158,7 @@ def console_page(
                 return error_page(request, rt, console, 403, "当前账号无权访问此页面")
             ctx = Ctx(request, rt, console)
             if request.method == "POST":
-                form = request.form or {}
+                form: Any = request.form or {}
                 ctx.form = {k: str(v[0]) for k, v in form.items() if v}
                 if not console.csrf_ok(ctx.form.get(CSRF_FIELD)):
                     return error_page(request, rt, console, 403, FORM_EXPIRED)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, redirect
@@ -138,7 +139,7 @@ async def demo_login(request: Request) -> HTTPResponse:
     rt = runtime(request)
     if not rt.settings.demo:
         return error_page(request, rt, None, 404, "演示登录未开启")
-    form = request.form or {}
+    form: Any = request.form or {}
     ticket = Ticket.from_cookie(read_cookie(request, rt, TICKET_COOKIE))
     code = str(form.get("code") or "")
     # The ticket id in the form must be this browser's own (the cookie is SameSite=Strict).

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from credit.applications.models import Application
 from credit.calendar_dates import today
-from infra.models import AuditEntry
 from infra.audit import drain
-from tests.console.test_login import browser, csrf_of, scan_login  # noqa: F401  (fixture)
+from infra.models import AuditEntry
+from tests.console.test_login import csrf_of, scan_login
 from tests.helpers import bound_citizen, make_record
 from tests.miniprogram_api.test_applications import repair, upload
 
@@ -25,7 +25,7 @@ async def _filed(client, login):  # type: ignore[no-untyped-def]
     return headers, subject_id, filed.json()["id"], image
 
 
-async def test_queue_shows_overdue_first_with_working_days(browser, client, login):  # noqa: F811
+async def test_queue_shows_overdue_first_with_working_days(browser, client, login):
     _, _, late_id, _ = await _filed(client, login)
     _, _, fresh_id, _ = await _filed(client, login)
     await Application.filter(id=late_id).update(due_on=today() - timedelta(days=7))
@@ -44,8 +44,8 @@ async def test_queue_shows_overdue_first_with_working_days(browser, client, logi
     assert bad.status_code == 422 and "status" in bad.text
 
 
-async def test_detail_decide_and_supplement(browser, client, login, runtime):  # noqa: F811
-    headers, subject_id, application_id, image = await _filed(client, login)
+async def test_detail_decide_and_supplement(browser, client, login, runtime):
+    _, subject_id, application_id, image = await _filed(client, login)
     await scan_login(browser, client, login)
     path = f"/console/applications/repairs/{application_id}"
     page = await browser.get(path)
@@ -82,7 +82,7 @@ async def test_detail_decide_and_supplement(browser, client, login, runtime):  #
     assert no_token.status_code == 403
 
 
-async def test_roles_decide_what_a_page_shows(browser, client, login):  # noqa: F811
+async def test_roles_decide_what_a_page_shows(browser, client, login):
     _, _, application_id, image = await _filed(client, login)
     await scan_login(browser, client, login, "demo-staff")
     for path in (

@@ -7,22 +7,10 @@ from __future__ import annotations
 import re
 
 import httpx
-import pytest
 
 from infra.security.console import ticket_key
 
 CONFIRM = "/api/v1/console-tickets/{}/confirm"
-
-
-@pytest.fixture
-async def browser(app, runtime):  # type: ignore[no-untyped-def]
-    """A cookie-keeping client of its own; the cookie is Secure unless configured off, and this
-    client speaks http, so the tests turn it off (and one test checks the default flags)."""
-    runtime.settings.console_secure_cookie = False
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40001))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
-    runtime.settings.console_secure_cookie = True
 
 
 def ticket_id_of(page: str) -> str:
