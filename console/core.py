@@ -61,7 +61,14 @@ ROLE_LABELS = {
     "admin": "管理员",
     "applicant": "申请人",
 }
+SUBJECT_KINDS = {
+    "enterprise": "法人及非法人组织",
+    "individual_business": "个体工商户",
+    "person": "自然人",
+    "agency": "行政事业单位",
+}
 _env.filters["role_label"] = lambda role: ROLE_LABELS.get(role, role)
+_env.filters["subject_kind"] = lambda kind: SUBJECT_KINDS.get(kind, kind)
 
 
 SESSION_COOKIE = "console"
