@@ -151,3 +151,20 @@ async def test_demo_logins_confirm_this_browsers_ticket(browser, runtime):
         assert off.status_code == 404
     finally:
         runtime.settings.demo = True
+
+
+async def test_past_the_absolute_lifetime_the_session_ends(browser, client, login, runtime):
+    await scan_login(browser, client, login)
+    from infra.security.console import STARTED
+    from infra.security.sessions import hash_token
+
+    name = runtime.keys.session(hash_token(browser.cookies.get("console")))
+    await runtime.redis.hset(name, STARTED, "1000")  # started in 1970
+    assert (await browser.get("/console")).status_code == 302
+    assert not await runtime.redis.exists(name)
+
+
+async def test_a_phone_camera_opening_the_qr_code_is_told_to_use_the_mini_program(browser):
+    page = await browser.get("/console/scan/anything")
+    assert page.status_code == 200 and "小程序" in page.text
+    assert "script-src" not in page.headers["content-security-policy"]
