@@ -31,6 +31,7 @@ from console.core import (
     view,
 )
 from credit.accounts import wechat_login
+from credit.applications import service
 from infra.errors import ApiError
 from infra.runtime import Runtime
 from infra.security import ratelimit
@@ -44,6 +45,7 @@ from infra.security.console import (
     ticket_state,
 )
 from infra.security.sessions import load_session, revoke_session
+from miniprogram_api.applications import COLLECTIONS
 from miniprogram_api.common import client_ip, json_body, runtime
 from miniprogram_api.openapi_schemas import INT, STR, api_doc, obj
 from qr.plate import qr_png
@@ -171,7 +173,24 @@ async def scan_page(request: Request, ticket_id: str) -> HTTPResponse:
 
 @console_page("", roles=(), name="console_home")
 async def home(ctx: Ctx) -> HTTPResponse:
-    return view(ctx, "home.html", idle_minutes=ctx.rt.settings.console_idle_seconds // 60)
+    """The queues at a glance for reviewers and admins (open, overdue, waiting for 补正)."""
+    queues = []
+    if ctx.session.has_role(*service.QUEUE_ROLES):
+        counts = await service.queue_counts()
+        queues = [
+            {
+                "href": f"/console/applications/{collection}",
+                "label": service.KIND_LABELS[kind],
+                **counts[str(kind)],
+            }
+            for collection, kind in COLLECTIONS.items()
+        ]
+    return view(
+        ctx,
+        "home.html",
+        idle_minutes=ctx.rt.settings.console_idle_seconds // 60,
+        queues=queues,
+    )
 
 
 @console_page("/logout", roles=(), methods=("POST",), name="console_logout")

@@ -889,6 +889,25 @@ async def review_queue(
     return page(rows, PAGE_SIZE, _review_summary)
 
 
+async def queue_counts() -> dict[str, dict[str, int]]:
+    """Per kind: applications open, of them overdue (clock running, past due) and waiting for
+    a 补正 answer; the console's at-a-glance view of the queues."""
+    on = today()
+    counts: dict[str, dict[str, int]] = {}
+    for kind in Kind:
+        open_query = Application.filter(kind=kind, status__in=list(OPEN_STATUSES))
+        counts[str(kind)] = {
+            "open": await open_query.count(),
+            "overdue": await Application.filter(
+                kind=kind, status__in=list(CLOCK_RUNNING), due_on__lt=on
+            ).count(),
+            "supplementing": await Application.filter(
+                kind=kind, status=Status.SUPPLEMENTING
+            ).count(),
+        }
+    return counts
+
+
 async def review_detail(
     rt: Runtime,
     session: Session,

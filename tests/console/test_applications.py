@@ -30,6 +30,9 @@ async def test_queue_shows_overdue_first_with_working_days(browser, client, logi
     _, _, fresh_id, _ = await _filed(client, login)
     await Application.filter(id=late_id).update(due_on=today() - timedelta(days=7))
     await scan_login(browser, client, login)
+    home = (await browser.get("/console")).text
+    row = home[home.index('href="/console/applications/repairs"') :].split("</tr>", 1)[0]
+    assert 'class="overdue"' in row  # the queues at a glance: overdue ones counted
     page = await browser.get("/console/applications/repairs")
     assert page.status_code == 200
     text = page.text
