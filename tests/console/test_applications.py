@@ -31,7 +31,8 @@ async def test_queue_shows_overdue_first_with_working_days(browser, client, logi
     await Application.filter(id=late_id).update(due_on=today() - timedelta(days=7))
     await scan_login(browser, client, login)
     home = (await browser.get("/console")).text
-    row = home[home.index('href="/console/applications/repairs"') :].split("</tr>", 1)[0]
+    table = home[home.index('id="queue-counts"') :]
+    row = table[table.index('href="/console/applications/repairs"') :].split("</tr>", 1)[0]
     assert 'class="overdue"' in row  # the queues at a glance: overdue ones counted
     page = await browser.get("/console/applications/repairs")
     assert page.status_code == 200
