@@ -10,15 +10,35 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from credit.models import ID_NUMBER_FIELD, IdentityBinding
-from infra.errors import ApiError, Forbidden, RateLimited, ServiceUnavailable, Unauthorized
+from infra.audit import AuditEvent
+from infra.audit import append as append_audit
+from infra.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from infra.models import User
 from infra.runtime import Runtime
 from infra.security import ratelimit
 from infra.security.crypto import mask_id_number, mask_name
-from infra.security.sessions import Session, create_session, revoke_session
+from infra.security.sessions import (
+    Session,
+    create_session,
+    refresh_user_sessions,
+    revoke_session,
+)
 from infra.wechat.client import WeChatError, WeChatUnavailable
 
 DEFAULT_ROLES = ["citizen"]
+# Roles an admin grants or takes away by hand. The others follow from a fact: venue_staff from a
+# venue assignment (scenarios/incentives/staff.py), merchant from an approved shop.
+ASSIGNABLE_ROLES = ("reviewer", "admin")
+ADMIN_ROLE = "admin"
 CODE_INVALID_ERRCODES = {40029, 40163}
 # code2Session: "40226 code blocked：高风险等级用户，小程序登录拦截". Logging in again cannot help,
 # so it must not read as an invalid code (which the mini-program answers with a new wx.login).
@@ -113,3 +133,47 @@ async def account(rt: Runtime, session: Session) -> dict[str, Any]:
         "identity_bound": binding is not None,
         "identity": identity,
     }
+
+
+async def user_roles(user_id: int) -> dict[str, Any]:
+    """Admin: a user's roles (no personal data: ids and roles only)."""
+    user = await User.get_or_none(id=user_id)
+    if user is None:
+        raise NotFound("用户不存在", code="USER_NOT_FOUND")
+    return {"id": user.id, "roles": list(user.roles), "assignable": list(ASSIGNABLE_ROLES)}
+
+
+async def change_role(
+    rt: Runtime, session: Session, user_id: int, role: str, *, grant: bool, channel: str
+) -> dict[str, Any]:
+    """Admin: grant or take away a reviewer or admin role. Every live session of the user sees
+    it at once; an admin cannot take their own admin role (someone must keep it); audited."""
+    if role not in ASSIGNABLE_ROLES:
+        raise Invalid("该角色不能手动分配", fields={"role": "可选：" + "、".join(ASSIGNABLE_ROLES)})
+    if not grant and role == ADMIN_ROLE and user_id == session.user_id:
+        raise Conflict("不能取消自己的管理员角色", code="OWN_ADMIN_ROLE")
+    user = await User.get_or_none(id=user_id)
+    if user is None:
+        raise NotFound("用户不存在", code="USER_NOT_FOUND")
+    roles = [r for r in user.roles if r != role] + ([role] if grant else [])
+    if roles != list(user.roles):
+        user.roles = roles
+        await user.save(update_fields=["roles"])
+        binding = await IdentityBinding.get_or_none(user_id=user.id)
+        await refresh_user_sessions(
+            rt.redis, rt.keys, user.id, roles, binding.subject_id if binding else None
+        )
+        await append_audit(
+            rt.redis,
+            rt.keys,
+            AuditEvent(
+                action="user.role_granted" if grant else "user.role_removed",
+                actor_kind="staff",
+                actor_role=ADMIN_ROLE,
+                purpose="用户角色管理",
+                channel=channel,
+                actor_user_id=session.user_id,
+                detail={"user_id": user.id, "role": role},
+            ),
+        )
+    return await user_roles(user.id)

@@ -66,6 +66,9 @@ ENV_VARS = {
     "METRICS_TOKEN": "metrics_token",
     "METRICS_DIR": "metrics_dir",
     "PROXIES_COUNT": "proxies_count",
+    "CONSOLE_SECURE_COOKIE": "console_secure_cookie",
+    "CONSOLE_IDLE_SECONDS": "console_idle_seconds",
+    "CONSOLE_MAX_SECONDS": "console_max_seconds",
 }
 
 
@@ -144,6 +147,15 @@ class Settings(BaseModel):
     # Reverse proxies in front of the service that append to X-Forwarded-For: the client address
     # is the entry that many from the right. 0: the socket's peer, and no header is believed.
     proxies_count: int = Field(0, ge=0, le=10)
+    # The officials' console (/console): its session cookie is Secure unless this is false (local
+    # http only; production refuses false); a session ends after this long without a request,
+    # and after the absolute lifetime whatever the activity. Login QR codes live this long.
+    console_secure_cookie: bool = True
+    console_idle_seconds: int = Field(1800, ge=60, le=86400)
+    console_max_seconds: int = Field(43200, ge=300, le=7 * 86400)
+    console_ticket_seconds: int = Field(120, ge=30, le=600)
+    # Roles that may log in to the console (a user with none of them cannot confirm a ticket).
+    console_roles: list[str] = Field(default_factory=lambda: ["reviewer", "admin", "venue_staff"])
     # Filled by resolve_keys(): where the key material came from ("env" or "generated").
     key_source: str = "env"
 
@@ -253,6 +265,8 @@ class Settings(BaseModel):
                 "WECHAT_PUSH_TOKEN 与 WECHAT_PUSH_AES_KEY（小程序后台“消息推送”的 Token 和 "
                 "EncodingAESKey）未配置，生产环境须通过环境变量配置"
             )
+        if not self.console_secure_cookie:
+            problems.append("CONSOLE_SECURE_COOKIE=false 只用于本机 http 调试，生产环境须为 true")
         if problems:
             raise SettingsError("生产模式拒绝启动：\n  - " + "\n  - ".join(problems))
 
@@ -334,7 +348,7 @@ def _decode_key(encoded: str, name: str) -> bytes:
 
 
 def _coerce_env(field: str, raw: str) -> Any:
-    if field == "demo" or field == "access_log":
+    if field in ("demo", "access_log", "console_secure_cookie"):
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     return raw
 

@@ -285,3 +285,15 @@ async def owned_upload_ids(session: Session, ids: list[int]) -> list[int]:
     if missing:
         raise Invalid("附件不存在或不属于您", fields={"attachments": f"无效的附件：{missing}"})
     return list(ids)
+
+
+async def describe(session: Session, ids: list[int]) -> dict[int, str]:
+    """The content types of the uploads among `ids` that the caller may read (as
+    readable_upload decides), so a page can show images and PDFs inline."""
+    if not ids:
+        return {}
+    query = Upload.filter(id__in=ids)
+    if not session.has_role(*READER_ROLES):
+        query = query.filter(owner_id=session.user_id)
+    rows = await query.values_list("id", "content_type")
+    return {int(upload_id): str(content_type) for upload_id, content_type in rows}

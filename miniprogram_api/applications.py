@@ -190,6 +190,12 @@ async def submit_objection(request: Request) -> HTTPResponse:
     return json_body(receipt, status=201)
 
 
+class SupplementBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    note: Annotated[Text, Field(min_length=2, max_length=400)]
+    attachments: Attachments
+
+
 def _register(collection: str, kind: ApplicationKind) -> None:
     async def list_mine(request: Request) -> HTTPResponse:
         session = await require_session(request)
@@ -203,7 +209,36 @@ def _register(collection: str, kind: ApplicationKind) -> None:
         session = await require_session(request)
         return json_body(await service.withdraw(runtime(request), session, kind, application_id))
 
+    async def supplement(request: Request, application_id: str) -> HTTPResponse:
+        session = await require_session(request)
+        await limit_per_client(request, session, "supplement")
+        body = parse_body(request, SupplementBody)
+        return json_body(
+            await service.answer_supplement(
+                runtime(request),
+                session,
+                kind,
+                application_id,
+                note=body.note,
+                attachments=body.attachments,
+            )
+        )
+
     label = service.KIND_LABELS[kind]
+    bp.add_route(
+        api_doc(
+            f"补正{label}申请（按审核意见提交材料；补正期限内，办理期限随即恢复计算）",
+            "applications",
+            ref("Application"),
+            body=SupplementBody,
+            secured=True,
+            params=[APPLICATION_ID],
+            errors=(409,),
+        )(supplement),
+        f"/{collection}/<application_id:str>/supplement",
+        methods=["POST"],
+        name=f"supplement_{collection}",
+    )
     bp.add_route(
         api_doc(
             f"我的{label}申请",

@@ -122,7 +122,14 @@ SCHEMAS: dict[str, JSON] = {
             "status_label": STR,
             "created_at": DATETIME,
         },
-        {"due_on": nullable(DATE), "history": array(obj({"at": DATETIME, "status": STR}))},
+        {
+            "due_on": nullable(DATE),
+            "history": array(obj({"at": DATETIME, "status": STR})),
+            # while status is supplementing (补正): the applicant's deadline and the request
+            "supplement": nullable(
+                obj({"due_on": nullable(DATE), "note": nullable(STR), "days_left": nullable(INT)})
+            ),
+        },
     ),
     "ApplicationReceipt": obj(
         {"id": INT, "status": enum(*ApplicationStatus)}, {"due_on": nullable(DATE)}

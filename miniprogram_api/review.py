@@ -49,7 +49,7 @@ class Correction(BaseModel):
 
 class DecisionBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    decision: Literal["accept", "reject", "approve", "deny"]
+    decision: Literal["accept", "reject", "approve", "deny", "supplement"]
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
     outcome: Literal["corrected", "revoked"] | None = None
     correction: Correction | None = None
@@ -125,7 +125,8 @@ def _register(collection: str, kind: ApplicationKind) -> None:
     )
     bp.add_route(
         api_doc(
-            f"{label}审核决定：accept 受理 / reject 不予受理 / approve 通过 / deny 不通过",
+            f"{label}审核决定：accept 受理 / reject 不予受理 / approve 通过 / deny 不通过 / "
+            "supplement 要求补正（note 写明所需材料，办理期限暂停至申请人补正）",
             "review",
             ref("Application"),
             body=DecisionBody,

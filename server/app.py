@@ -19,6 +19,7 @@ from sanic.response import HTTPResponse
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from tortoise.exceptions import DBConnectionError
 
+import console
 from credit import store_changes
 from credit.applications.service import notify_overdue_repairs
 from credit.person_names import seal_stored_names
@@ -32,6 +33,7 @@ from infra.settings import Settings, load_settings
 from miniprogram_api import (
     applications,
     auth,
+    console_tickets,
     credit,
     enterprises,
     health,
@@ -129,6 +131,9 @@ def create_app(
         integrity.bp,
         reports.bp,
         reports.h5_bp,
+        console_tickets.bp,
+        console.api,
+        console.bp,
     ):
         app.blueprint(blueprint)
 

@@ -27,9 +27,18 @@ class ApplicationStatus(StrEnum):
     DENIED = "denied"
     REJECTED = "rejected"  # not accepted (不予受理)
     WITHDRAWN = "withdrawn"
+    # 补正: the reviewer asked for more documents; the clock stops until the applicant answers
+    SUPPLEMENTING = "supplementing"
 
 
-OPEN_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.ACCEPTED)
+# Still open (a record has one open application at most; the applicant may withdraw).
+OPEN_STATUSES = (
+    ApplicationStatus.SUBMITTED,
+    ApplicationStatus.ACCEPTED,
+    ApplicationStatus.SUPPLEMENTING,
+)
+# Open with the deadline's clock running: only these can be overdue (补正 stops the clock).
+CLOCK_RUNNING = (ApplicationStatus.SUBMITTED, ApplicationStatus.ACCEPTED)
 
 
 class ObjectionOutcome(StrEnum):
@@ -77,6 +86,11 @@ class Application(Model):
     decision_note = fields.CharField(max_length=500, null=True)
     outcome = fields.CharEnumField(ObjectionOutcome, max_length=16, null=True)
     result_record_id = fields.BigIntField(null=True)  # the record an approved registration made
+    # 补正 (while status is supplementing): the status the answer returns to, the working days
+    # the deadline had left when the clock stopped, and the applicant's own deadline to answer.
+    supplement_from = fields.CharEnumField(ApplicationStatus, max_length=16, null=True)
+    supplement_days_left = fields.IntField(null=True)
+    supplement_due_on = fields.DateField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -75,6 +75,7 @@ class ApplicationRules:
     commitment_version: str
     commitment_text: str
     moderation_scene: int
+    supplement_working_days: int = 10
 
     @classmethod
     def load(cls, path: Path | None = None) -> ApplicationRules:
@@ -98,11 +99,18 @@ class ApplicationRules:
             commitment_version=raw["commitment"]["version"],
             commitment_text=raw["commitment"]["text"].strip(),
             moderation_scene=int(raw["moderation"]["scene"]),
+            supplement_working_days=_positive(raw["supplement"]["working_days"], "supplement"),
         )
 
     @property
     def commitment_hash(self) -> str:
         return hashlib.sha256(self.commitment_text.encode()).hexdigest()
+
+
+def _positive(value: object, table: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"config/applications.toml: [{table}] working_days 须为正整数")
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 
 from credit.acting import acting_subject, acting_subject_ids, link_operator
 from credit.applications.models import (
+    CLOCK_RUNNING,
     OPEN_STATUSES,
     Application,
     ApplicationEvent,
@@ -71,6 +72,7 @@ STATUS_LABELS = {
     Status.DENIED: "未通过",
     Status.REJECTED: "不予受理",
     Status.WITHDRAWN: "已撤回",
+    Status.SUPPLEMENTING: "待补正",
 }
 DEFAULT_NOTES = {
     Status.SUBMITTED: "申请已提交，请等待审核",
@@ -79,13 +81,21 @@ DEFAULT_NOTES = {
     Status.DENIED: "申请未通过，请查看原因",
     Status.REJECTED: "申请不予受理，请查看原因",
     Status.WITHDRAWN: "申请已撤回",
+    Status.SUPPLEMENTING: "请按审核意见补正材料",
 }
 OUTCOME_LABELS = {
     ObjectionOutcome.CORRECTED: "异议成立，记录已更正",
     ObjectionOutcome.REVOKED: "异议成立，记录已撤销",
     ObjectionOutcome.UPHELD: "异议不成立，维持原记录",
 }
-DECISIONS = ("accept", "reject", "approve", "deny")
+DECISIONS = ("accept", "reject", "approve", "deny", "supplement")
+DECISION_LABELS = {
+    "accept": "受理",
+    "reject": "不予受理",
+    "approve": "通过",
+    "deny": "不通过",
+    "supplement": "补正",
+}
 # The applicant's own steps: the history has them, no message reports them.
 OWN_STEPS = (Status.SUBMITTED, Status.WITHDRAWN)
 # (kind, status it starts from, decision) -> status it ends in
@@ -106,7 +116,12 @@ TRANSITIONS: dict[tuple[Kind, Status, str], Status] = {
             (kind, Status.ACCEPTED, "deny"): Status.DENIED,
         }.items()
     },
+    # 补正: asking for more documents stops the clock (config/applications.toml [supplement])
+    **{(kind, Status.SUBMITTED, "supplement"): Status.SUPPLEMENTING for kind in Kind},
+    (Kind.REPAIR, Status.ACCEPTED, "supplement"): Status.SUPPLEMENTING,
+    (Kind.OBJECTION, Status.ACCEPTED, "supplement"): Status.SUPPLEMENTING,
 }
+NEGATIVE_TARGETS = (Status.REJECTED, Status.DENIED)
 CORRECTABLE_FIELDS = ("title", "authority", "decided_on")
 DECIDER_ROLE = "reviewer"
 # The unit the decisions are made in: audit entries name it, the platform export says it.
@@ -427,6 +442,7 @@ async def _log_change(
     note: str | None,
     *,
     subject_line: str,
+    notify: bool = True,
 ) -> None:
     """The history row and, for a decision, the applicant's notification (message centre and
     WeChat), in the caller's transaction. The applicant's own steps (submitting, withdrawing)
@@ -440,7 +456,7 @@ async def _log_change(
         actor_role=actor_role,
         note=note,
     )
-    if status in OWN_STEPS:
+    if status in OWN_STEPS or not notify:
         return
     await _notify_applicant(application, STATUS_LABELS[status], note or DEFAULT_NOTES[status],
                             subject_line, now)  # fmt: skip
@@ -480,7 +496,7 @@ async def notify_overdue_repairs(on: date | None = None) -> int:
     workers and runs). Returns how many were told now."""
     on = on or today()
     overdue = await Application.filter(
-        kind=Kind.REPAIR, status__in=list(OPEN_STATUSES), due_on__lt=on
+        kind=Kind.REPAIR, status__in=list(CLOCK_RUNNING), due_on__lt=on
     ).order_by("id")
     told = 0
     for application in overdue:
@@ -540,20 +556,27 @@ async def decide(
     )
     if application is None:
         raise NotFound("申请不存在", code="APPLICATION_NOT_FOUND")
-    target = TRANSITIONS.get((kind, application.status, decision))
-    if target is None:
-        if application.status not in OPEN_STATUSES:
-            raise Conflict("该申请已办结，不能再作决定", code="APPLICATION_CLOSED")
-        raise Conflict(
-            f"申请当前为“{STATUS_LABELS[application.status]}”，不能作出此决定",
-            code="DECISION_NOT_ALLOWED",
-        )
+    target = _target(application, decision)
     objection_outcome = _objection_outcome(kind, target, outcome, correction)
-    if target in (Status.REJECTED, Status.DENIED) and not (note or "").strip():
+    if target in NEGATIVE_TARGETS and not (note or "").strip():
         raise Invalid("请填写理由，申请人将看到它", fields={"note": "不予受理或不通过时必填"})
+    if target == Status.SUPPLEMENTING and not (note or "").strip():
+        raise Invalid("请写明需要补正的材料，申请人将看到它", fields={"note": "要求补正时必填"})
     subject_line = await _subject_line(application)
     now = datetime.now(UTC)
     final = target not in OPEN_STATUSES
+    values: dict[str, Any] = {}
+    if target == Status.SUPPLEMENTING:
+        calendar = default_calendar()
+        on = today()
+        values = {
+            "supplement_from": application.status,
+            # the clock stops: what the deadline had left, resumed when the applicant answers
+            "supplement_days_left": calendar.working_days_between(on, application.due_on),
+            "supplement_due_on": calendar.add_working_days(on, rules.supplement_working_days),
+        }
+    elif application.status == Status.SUPPLEMENTING:
+        values = {"supplement_from": None, "supplement_days_left": None}
     async with in_transaction():
         changed = await Application.filter(id=application.id, status=application.status).update(
             status=target,
@@ -563,6 +586,7 @@ async def decide(
             decision_note=note,
             outcome=objection_outcome,
             updated_at=now,
+            **values,
         )
         if changed != 1:
             raise Conflict(
@@ -596,6 +620,105 @@ async def decide(
         ),
     )
     return await review_detail(rt, session, kind, str(application.id), channel=channel, audit=False)
+
+
+def allowed_decisions(application: Application) -> list[str]:
+    """The decisions a reviewer may make now, in DECISIONS order (the console offers these)."""
+    allowed = []
+    for decision in DECISIONS:
+        try:
+            _target(application, decision)
+        except Conflict:
+            continue
+        allowed.append(decision)
+    return allowed
+
+
+def _target(application: Application, decision: str) -> Status:
+    """The status `decision` leads to from the application's, or 409 saying why not. While the
+    applicant is asked to 补正, only they move it, until their deadline has passed: then the
+    reviewer may close it with the negative decision of the state it was asked from."""
+    status = application.status
+    if status == Status.SUPPLEMENTING:
+        due = application.supplement_due_on
+        if due is not None and due >= today():
+            raise Conflict(
+                f"已要求申请人补正材料，补正期限 {due.isoformat()} 前不能作出决定",
+                code="SUPPLEMENT_PENDING",
+            )
+        origin = application.supplement_from or Status.SUBMITTED
+        target = TRANSITIONS.get((application.kind, origin, decision))
+        if target in NEGATIVE_TARGETS:
+            return target
+        raise Conflict(
+            "申请人未在期限内补正，只能作出不予受理或不通过的决定", code="DECISION_NOT_ALLOWED"
+        )
+    found = TRANSITIONS.get((application.kind, status, decision))
+    if found is None:
+        if status not in OPEN_STATUSES:
+            raise Conflict("该申请已办结，不能再作决定", code="APPLICATION_CLOSED")
+        raise Conflict(
+            f"申请当前为“{STATUS_LABELS[status]}”，不能作出此决定",
+            code="DECISION_NOT_ALLOWED",
+        )
+    return found
+
+
+def is_overdue(application: Application) -> bool:
+    """Past its due date with the clock running (a 补正 request stops it)."""
+    return application.status in CLOCK_RUNNING and application.due_on < today()
+
+
+async def answer_supplement(
+    rt: Runtime,
+    session: Session,
+    kind: Kind,
+    application_id: str,
+    *,
+    note: str,
+    attachments: list[int],
+) -> dict[str, Any]:
+    """The applicant's answer to a 补正 request: the documents (their own uploads) and a note,
+    within their deadline. The application returns to the state it was asked from and its
+    deadline resumes with the working days it had left."""
+    rules = default_rules()
+    application = await _own_application(session, kind, application_id)
+    if application.status != Status.SUPPLEMENTING:
+        raise Conflict("该申请当前无需补正材料", code="SUPPLEMENT_NOT_REQUESTED")
+    on = today()
+    if application.supplement_due_on is not None and application.supplement_due_on < on:
+        raise Conflict(
+            f"补正期限 {application.supplement_due_on.isoformat()} 已过，请联系信用中心",
+            code="SUPPLEMENT_DEADLINE_PASSED",
+        )
+    attachment_ids = await owned_upload_ids(session, attachments)
+    moderation = await moderate(
+        rt, await _openid(session.user_id), {"note": note}, rules.moderation_scene
+    )
+    origin = application.supplement_from or Status.SUBMITTED
+    due_on = default_calendar().add_working_days(on, application.supplement_days_left or 0)
+    subject_line = await _subject_line(application)
+    values: dict[str, Any] = {}
+    if moderation == Moderation.REVIEW:
+        values["moderation"] = Moderation.REVIEW
+    async with in_transaction():
+        changed = await Application.filter(id=application.id, status=Status.SUPPLEMENTING).update(
+            status=origin,
+            due_on=due_on,
+            attachments=list(dict.fromkeys([*application.attachments, *attachment_ids])),
+            supplement_from=None,
+            supplement_days_left=None,
+            supplement_due_on=None,
+            updated_at=datetime.now(UTC),
+            **values,
+        )
+        if changed != 1:
+            raise Conflict("该申请状态已变化，请刷新后查看", code="APPLICATION_STATE_CHANGED")
+        await _log_change(
+            application, origin, session.user_id, "applicant", f"已补正：{note}"[:500],
+            subject_line=subject_line, notify=False,
+        )  # fmt: skip
+    return await application_detail(session, kind, str(application.id))
 
 
 def _objection_outcome(
@@ -758,7 +881,7 @@ async def review_queue(
     if status:
         query = query.filter(status=status_filter(Status, status))
     if overdue:
-        query = query.filter(status__in=list(OPEN_STATUSES), due_on__lt=today())
+        query = query.filter(status__in=list(CLOCK_RUNNING), due_on__lt=today())
     if held_for_review:
         query = query.filter(moderation=Moderation.REVIEW)
     after = cursor_id(cursor)
@@ -766,6 +889,25 @@ async def review_queue(
         query = query.filter(id__gt=after)
     rows = await query.order_by("id").limit(PAGE_SIZE + 1).prefetch_related("record", "subject")
     return page(rows, PAGE_SIZE, _review_summary)
+
+
+async def queue_counts() -> dict[str, dict[str, int]]:
+    """Per kind: applications open, of them overdue (clock running, past due) and waiting for
+    a 补正 answer; the console's at-a-glance view of the queues."""
+    on = today()
+    counts: dict[str, dict[str, int]] = {}
+    for kind in Kind:
+        open_query = Application.filter(kind=kind, status__in=list(OPEN_STATUSES))
+        counts[str(kind)] = {
+            "open": await open_query.count(),
+            "overdue": await Application.filter(
+                kind=kind, status__in=list(CLOCK_RUNNING), due_on__lt=on
+            ).count(),
+            "supplementing": await Application.filter(
+                kind=kind, status=Status.SUPPLEMENTING
+            ).count(),
+        }
+    return counts
 
 
 async def review_detail(
@@ -788,6 +930,7 @@ async def review_detail(
         # credit.read: listed in the subject's "who read my record"
         await _audit_review_read(rt, session, "credit.read", application, kind, channel)
     shaped = _review_summary(application)
+    shaped["decisions"] = allowed_decisions(application)  # what the reviewer may do now
     shaped["subject"] = subject_json(application.subject, rt.cipher)
     if kind == Kind.AUTHORISATION:
         # The reviewer compares it with the power of attorney: the name itself (audited above).
@@ -859,6 +1002,17 @@ def _summary(application: Application) -> dict[str, Any]:
         "decided_at": shanghai_iso(application.decided_at),
         "note": application.decision_note,
         "attachments": list(application.attachments or []),
+        "supplement": (
+            {
+                "due_on": application.supplement_due_on.isoformat()
+                if application.supplement_due_on
+                else None,
+                "note": application.decision_note,
+                "days_left": application.supplement_days_left,
+            }
+            if application.status == Status.SUPPLEMENTING
+            else None
+        ),
     }
     if application.kind == Kind.REGISTRATION:
         shaped.update(
@@ -897,7 +1051,7 @@ def _summary(application: Application) -> dict[str, Any]:
 def _review_summary(application: Application) -> dict[str, Any]:
     shaped = _summary(application)
     shaped["moderation"] = str(application.moderation)
-    shaped["overdue"] = application.status in OPEN_STATUSES and application.due_on < today()
+    shaped["overdue"] = is_overdue(application)
     return shaped
 
 

@@ -99,7 +99,10 @@ async def create_session(
         pipe.hset(keys.session(token_hash), items=[v for pair in fields.items() for v in pair])
         pipe.expire(keys.session(token_hash), ttl_seconds)
         pipe.sadd(keys.user_sessions(user_id), token_hash)
-        pipe.expire(keys.user_sessions(user_id), ttl_seconds)
+        # Never shortened by a shorter-lived session (a console's idle timeout): NX gives a new
+        # set its TTL, GT only lengthens it.
+        pipe.expire(keys.user_sessions(user_id), ttl_seconds, nx=True)
+        pipe.expire(keys.user_sessions(user_id), ttl_seconds, gt=True)
         await pipe.execute()
     await SessionRecord.create(
         token_hash=token_hash,

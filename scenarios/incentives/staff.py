@@ -97,3 +97,13 @@ async def assign_staff(rt: Runtime, venue_id: str, user_id: int, *, assign: bool
     subject_id = binding.subject_id if binding else None
     await refresh_user_sessions(rt.redis, rt.keys, user.id, list(user.roles), subject_id)
     return {"venue": venue.brief(), "user_id": user.id, "venues": await venues_of_user(user.id)}
+
+
+async def staff_by_venue() -> dict[str, list[int]]:
+    """Admin: every venue's staff (user ids), for the console's assignment page."""
+    rows = await StaffAssignment.all().order_by("id").values_list("venue_id", "user_id")
+    staff: dict[str, list[int]] = {venue: [] for venue in default_programmes().venues}
+    for venue_id, user_id in rows:
+        if str(venue_id) in staff:
+            staff[str(venue_id)].append(int(user_id))
+    return staff

@@ -190,10 +190,11 @@ async def test_a_popup_event_gives_a_credit_in_every_mode_and_format(
     client, fake_wechat, settings, safe, fmt
 ):
     openid = f"o-push-{uuid.uuid4().hex[:10]}"
-    response = await push(client, fake_wechat, settings, popup(openid), safe=safe, fmt=fmt)
+    at = int(datetime.now(UTC).timestamp())  # a replay is the same message, the same second
+    response = await push(client, fake_wechat, settings, popup(openid, at=at), safe=safe, fmt=fmt)
     assert response.status_code == 200 and response.text == "success", response.text
     assert await credits(openid) == 1
-    replay = await push(client, fake_wechat, settings, popup(openid), safe=safe, fmt=fmt)
+    replay = await push(client, fake_wechat, settings, popup(openid, at=at), safe=safe, fmt=fmt)
     assert replay.status_code == 200  # WeChat stops retrying, nothing counted twice
     assert await credits(openid) == 1
 

@@ -55,7 +55,7 @@ def concrete_paths(path: str) -> list[str]:
 OWN_STANDING_ROUTES = {("DELETE", "/api/v1/me/identity")}
 
 
-H5_PREFIXES = ("/m/", "/public/", "/r/")  # pages that say a refused request in HTML
+H5_PREFIXES = ("/m/", "/public/", "/r/", "/console")  # pages that answer refusals in HTML
 
 
 async def test_every_endpoint_answers_bad_input_with_a_4xx_never_a_500(app, client, login):
@@ -86,9 +86,7 @@ async def test_every_endpoint_answers_bad_input_with_a_4xx_never_a_500(app, clie
                     )
                     if response.status_code >= 500:
                         failures.append((method, path, body[:40], response.status_code))
-                    elif response.status_code >= 400 and path.startswith(
-                        ("/m/", "/public/", "/r/")
-                    ):
+                    elif response.status_code >= 400 and path.startswith(H5_PREFIXES):
                         assert response.headers["content-type"].startswith("text/html"), path
                     elif response.status_code >= 400:
                         error = response.json()["error"]
