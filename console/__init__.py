@@ -30,7 +30,16 @@ import importlib
 
 from console.core import bp
 
-PAGE_MODULES = ("login", "applications", "merchants", "venues", "admin")
+PAGE_MODULES = (
+    "login",
+    "applications",
+    "merchants",
+    "venues",
+    "admin",
+    "figures",
+    "audit",
+    "exports",
+)
 
 for _module in PAGE_MODULES:
     importlib.import_module(f"console.{_module}")
