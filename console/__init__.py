@@ -39,6 +39,7 @@ PAGE_MODULES = (
     "figures",
     "audit",
     "exports",
+    "integrity",
 )
 
 for _module in PAGE_MODULES:
