@@ -103,7 +103,7 @@ async def test_audit_search_and_verification(browser, client, login, runtime):
         runtime.keys,
         audit.AuditEvent(
             action="credit.read", actor_kind="staff", actor_role="venue_staff",
-            purpose="控制台审查测试", channel="api", actor_user_id=434343,
+            purpose="控制台检索用例", channel="api", actor_user_id=434343,
             subject_id=enterprise.id,
         ),
     )  # fmt: skip
@@ -114,13 +114,13 @@ async def test_audit_search_and_verification(browser, client, login, runtime):
         assert f'<label for="{control}">' in opened.text
     day = today().isoformat()
     found = await browser.get(
-        f"/console/audit?run=1&subject={enterprise.uscc}&purpose=控制台审查&from={day}&to={day}"
+        f"/console/audit?run=1&subject={enterprise.uscc}&purpose=控制台检索&from={day}&to={day}"
     )
     assert found.status_code == 200, found.text
-    assert "控制台审查测试" in found.text and enterprise.name in found.text
+    assert "控制台检索用例" in found.text and enterprise.name in found.text
     assert "用户 434343" in found.text
     by_actor = await browser.get("/console/audit?run=1&actor_user_id=434343")
-    assert "控制台审查测试" in by_actor.text
+    assert "控制台检索用例" in by_actor.text
     assert (await browser.get("/console/audit?run=1&from=2024-02-30")).status_code == 422
     await audit.drain(runtime.redis, runtime.keys, wait=2)
     reviewer = await User.get(openid="demo-openid-reviewer")
