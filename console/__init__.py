@@ -30,7 +30,17 @@ import importlib
 
 from console.core import bp
 
-PAGE_MODULES = ("login", "applications", "merchants", "venues", "admin")
+PAGE_MODULES = (
+    "login",
+    "applications",
+    "merchants",
+    "venues",
+    "admin",
+    "figures",
+    "audit",
+    "exports",
+    "integrity",
+)
 
 for _module in PAGE_MODULES:
     importlib.import_module(f"console.{_module}")

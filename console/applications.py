@@ -26,8 +26,8 @@ STATUS_CLASS = {
     "rejected": "bad",
     "withdrawn": "done",
 }
-# 政务失信 reports (issue 13) join here once their domain exists: a COLLECTIONS-like entry with
-# their queue and detail functions, and a nav entry beside these.
+# 政务失信 reports have their own queue and page (console/integrity.py): their domain is
+# credit/integrity/, with its own statuses and decisions.
 
 
 def _item(collection: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +100,7 @@ def _register(collection: str, order: int) -> None:
             app=_item(collection, shaped),
             decisions=[(d, service.DECISION_LABELS[d]) for d in shaped["decisions"] if may_decide],
             outcomes=[(str(k), v) for k, v in service.OUTCOME_LABELS.items() if k != "upheld"],
-            attachments=await _attachments(ctx, shaped["attachments"]),
+            attachments=await attachments_of(ctx, shaped["attachments"]),
             notice=DONE.get(ctx.arg("done") or ""),
         )
 
@@ -137,7 +137,7 @@ def _choice(value: str | None, allowed: tuple[str, ...], name: str) -> str:
     return value
 
 
-async def _attachments(ctx: Ctx, ids: list[int]) -> list[dict[str, Any]]:
+async def attachments_of(ctx: Ctx, ids: list[int]) -> list[dict[str, Any]]:
     """Each attachment's type, so the page shows images and PDFs inline."""
     found = await uploads.describe(ctx.session, ids)
     return [

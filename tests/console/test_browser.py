@@ -4,7 +4,7 @@ Selenium through Debian's chromedriver (nothing downloaded at run time), against
 
 It logs in by scanning (the QR code read off the page with OpenCV, confirmed through the API as
 the mini-program would), decides an application and asks for 补正, opens the monthly figures
-page once there is one, checks that no page scrolls sideways at 375×812 and 1280×800, that
+page and downloads its workbook, checks that no page scrolls sideways at 375×812 and 1280×800, that
 another role's page is 403 and that a form without its CSRF token is refused; and the
 accessibility basics: a label for every control, the keyboard reaches the decision, a status is
 never told by colour alone."""
@@ -12,6 +12,7 @@ never told by colour alone."""
 from __future__ import annotations
 
 import base64
+import io
 import os
 import shutil
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from openpyxl import load_workbook
 
 from tests.miniprogram_api.test_applications import PDF
 from tests.server.test_serve import Served
@@ -190,14 +192,21 @@ def test_scan_login_decide_and_supplement(driver, api, server, shots):  # type: 
     assert mine["status"] == "supplementing"
     assert mine["supplement"]["note"] == "请补充整改报告的盖章扫描件"
 
-    # The monthly 调度 figures, once that page exists (issue 14 item 3).
+    # The monthly 调度 figures (issue 14 item 3): from the nav, and the workbook downloaded with
+    # this browser's session cookie opens in openpyxl.
     figures = [a for a in driver.find_elements(By.CSS_SELECTOR, "nav.main a") if "调度" in a.text]
-    if figures:
-        driver.get(figures[0].get_attribute("href"))
-        assert driver.find_elements(By.ID, "who") and not driver.find_elements(
-            By.ID, "error-message"
-        )
-        no_sideways_scroll(driver, shots, "figures")
+    assert figures, "the nav links the monthly figures"
+    driver.get(figures[0].get_attribute("href"))
+    assert driver.find_elements(By.ID, "who") and not driver.find_elements(By.ID, "error-message")
+    assert driver.find_elements(By.CSS_SELECTOR, "svg.figures-chart")
+    assert controls_without_label(driver) == []
+    no_sideways_scroll(driver, shots, "figures")
+    workbook = driver.find_element(By.CSS_SELECTOR, ".figures-downloads a")
+    cookies = {c["name"]: c["value"] for c in driver.get_cookies()}
+    answer = api.get(workbook.get_attribute("href"), cookies=cookies)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-disposition"].startswith("attachment;")
+    assert load_workbook(io.BytesIO(answer.content)).sheetnames[0] == "说明"
 
     # A form without its CSRF token is refused (script injected by WebDriver, not the page).
     driver.get(f"{base}/console")
