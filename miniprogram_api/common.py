@@ -16,6 +16,7 @@ from infra.params import CONTROL_CHARACTER_MESSAGE, MAX_BIGINT, has_control_char
 from infra.runtime import Runtime
 from infra.security import ratelimit
 from infra.security.sessions import Session, load_session
+from scenarios.merchants.h5 import content_security_policy
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -158,3 +159,18 @@ def json_body(data: Any, status: int = 200) -> HTTPResponse:
 def json_bytes(body: bytes, status: int = 200) -> HTTPResponse:
     """Ready JSON (e.g. straight from the cache) without parsing it again."""
     return raw(body, status=status, content_type="application/json")
+
+
+H5_HEADERS = {"Cache-Control": "no-cache"}
+
+
+def h5_page(page: bytes, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
+    """An H5 page (plates, public lists, report checks) with the policy that allows exactly its
+    one stylesheet, by hash; `headers` add to or override the default caching."""
+    policy = {"Content-Security-Policy": content_security_policy(page)}
+    return raw(
+        page,
+        status=status,
+        content_type="text/html; charset=utf-8",
+        headers=H5_HEADERS | (headers or {}) | policy,
+    )

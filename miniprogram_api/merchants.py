@@ -14,6 +14,7 @@ from infra.errors import NotFound
 from miniprogram_api.common import (
     channel,
     client_ip,
+    h5_page,
     json_body,
     json_bytes,
     limit_per_client,
@@ -43,7 +44,7 @@ from miniprogram_api.openapi_schemas import (
     ref,
 )
 from scenarios.merchants import complaints, public, service, street_index
-from scenarios.merchants.h5 import content_security_policy, render_not_found
+from scenarios.merchants.h5 import render_not_found
 from scenarios.merchants.models import MerchantStatus
 from scenarios.merchants.rules import default_rules
 
@@ -57,7 +58,6 @@ bp = Blueprint("merchants", url_prefix="/api/v1")
 h5 = Blueprint("merchant_h5")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
-H5_HEADERS = {"Cache-Control": "no-cache"}
 PNG_HEADERS = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
 
 
@@ -440,8 +440,8 @@ async def merchant_page(request: Request, code: str) -> HTTPResponse:
         )
     except NotFound:
         missing = render_not_found(code).encode()
-        return _h5_response(missing, status=404)
-    return _h5_response(page)
+        return h5_page(missing, status=404)
+    return h5_page(page)
 
 
 @h5.get(FONT_ROUTE)
@@ -470,8 +470,3 @@ async def mongolian_font(request: Request) -> HTTPResponse:
             font.gzipped, content_type="font/ttf", headers=headers | {"Content-Encoding": "gzip"}
         )
     return raw(font.raw, content_type="font/ttf", headers=headers)
-
-
-def _h5_response(page: bytes, status: int = 200) -> HTTPResponse:
-    headers = H5_HEADERS | {"Content-Security-Policy": content_security_policy(page)}
-    return raw(page, status=status, content_type="text/html; charset=utf-8", headers=headers)

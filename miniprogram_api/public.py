@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, raw
+from sanic.response import HTTPResponse
 
 from credit import public_lists, public_pages
 from credit.integrity import agencies
 from infra.errors import Invalid, NotFound, RateLimited
-from miniprogram_api.common import client_ip, json_bytes, runtime
-from miniprogram_api.merchants import H5_HEADERS
+from miniprogram_api.common import client_ip, h5_page, json_bytes, runtime
 from miniprogram_api.openapi_schemas import (
     CURSOR,
     DATE,
@@ -27,7 +26,6 @@ from miniprogram_api.openapi_schemas import (
     path,
     query,
 )
-from scenarios.merchants.h5 import content_security_policy
 
 bp = Blueprint("public", url_prefix="/api/v1")
 h5 = Blueprint("public_h5")
@@ -91,25 +89,13 @@ def _args(request: Request) -> dict[str, str | None]:
     return {name: request.args.get(name) for name in FILTER_NAMES}
 
 
-def h5_response(
-    page_bytes: bytes, status: int = 200, extra: dict[str, str] | None = None
-) -> HTTPResponse:
-    headers = H5_HEADERS | {"Content-Security-Policy": content_security_policy(page_bytes)}
-    return raw(
-        page_bytes,
-        status=status,
-        content_type="text/html; charset=utf-8",
-        headers=headers | (extra or {}),
-    )
-
-
-async def h5_page(make: Callable[[], Awaitable[bytes]]) -> HTTPResponse:
+async def _page_or_refusal(make: Callable[[], Awaitable[bytes]]) -> HTTPResponse:
     """An H5 page, or the page that says why not (422, 404, 429 with Retry-After)."""
     try:
-        return h5_response(await make())
+        return h5_page(await make())
     except (Invalid, NotFound, RateLimited) as exc:
         page_bytes = public_pages.render_error(exc.message, exc.code, exc.fields).encode()
-        return h5_response(page_bytes, status=exc.status, extra=exc.headers)
+        return h5_page(page_bytes, status=exc.status, headers=exc.headers)
 
 
 H5_ERRORS = {
@@ -127,7 +113,7 @@ def _register(entry: public_lists.PublicList) -> None:
         return json_bytes(body)
 
     async def h5_list(request: Request) -> HTTPResponse:
-        return await h5_page(
+        return await _page_or_refusal(
             lambda: public_lists.public_list_bytes(
                 runtime(request),
                 entry.name,
@@ -189,7 +175,7 @@ async def agency(request: Request, uscc: str) -> HTTPResponse:
     other=H5_ERRORS,
 )  # fmt: skip
 async def agency_page(request: Request, uscc: str) -> HTTPResponse:
-    return await h5_page(
+    return await _page_or_refusal(
         lambda: agencies.agency_page_bytes(
             runtime(request), uscc, client=client_ip(request), render=public_pages.render_agency
         )
@@ -218,7 +204,7 @@ async def integrity_summary(request: Request) -> HTTPResponse:
     other={code: H5_ERRORS[code] for code in (422, 429)},
 )  # fmt: skip
 async def integrity_summary_page(request: Request) -> HTTPResponse:
-    return await h5_page(
+    return await _page_or_refusal(
         lambda: agencies.summary_bytes(
             runtime(request),
             request.args.get("q"),

@@ -14,6 +14,7 @@ from infra.security.sessions import load_session
 from miniprogram_api.common import (
     channel,
     client_ip,
+    h5_page,
     json_body,
     json_bytes,
     limit_per_client,
@@ -34,7 +35,6 @@ from miniprogram_api.openapi_schemas import (
     obj,
     path,
 )
-from scenarios.merchants.h5 import content_security_policy
 from scenarios.reports import h5, service
 
 bp = Blueprint("reports", url_prefix="/api/v1")
@@ -228,10 +228,7 @@ async def report_page(request: Request, report_no: str) -> HTTPResponse:
             runtime(request), report_no, "h", channel="h5", user_id=None, client=client_ip(request)
         )
     except NotFound as exc:
-        return _page(h5.render_not_found(report_no, exc.message).encode(), status=404)
-    return _page(page)
-
-
-def _page(page: bytes, status: int = 200) -> HTTPResponse:
-    headers = NO_STORE | {"Content-Security-Policy": content_security_policy(page)}
-    return raw(page, status=status, content_type="text/html; charset=utf-8", headers=headers)
+        return h5_page(
+            h5.render_not_found(report_no, exc.message).encode(), status=404, headers=NO_STORE
+        )
+    return h5_page(page, headers=NO_STORE)  # a revocation shows at once
