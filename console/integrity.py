@@ -66,8 +66,10 @@ async def queue(ctx: Ctx) -> HTTPResponse:
     seen = {item["id"] for item in overdue}
     return view(
         ctx,
-        "integrity_queue.html",
+        "queue.html",  # the applications' queue, for reports
         title="政务失信反映办理",
+        action="/console/integrity-reports",
+        noun="反映",
         overdue=overdue,
         items=[_item(item) for item in listed["items"] if item["id"] not in seen],
         next=listed["next"],
