@@ -18,12 +18,11 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import httpx
-import numpy as np
 import pytest
 from openpyxl import load_workbook
 
+from tests.helpers import decode_qr
 from tests.miniprogram_api.test_applications import PDF
 from tests.server.test_serve import Served
 
@@ -99,9 +98,7 @@ def scan_login(driver: webdriver.Chrome, api: httpx.Client, base: str, code: str
     # an integer number of pixels per module, which OpenCV now and then fails to read).
     source = image.get_attribute("src")
     assert source.startswith("data:image/png;base64,")
-    png = base64.b64decode(source.split(",", 1)[1])
-    decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    url, _, _ = cv2.QRCodeDetector().detectAndDecode(decoded)
+    url = decode_qr(base64.b64decode(source.split(",", 1)[1]))
     assert "/console/scan/" in url, url
     ticket = url.rsplit("/", 1)[1]
     confirmed = api.post(f"/api/v1/console-tickets/{ticket}/confirm", headers=token(api, code))

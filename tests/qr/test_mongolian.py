@@ -16,7 +16,7 @@ from infra.i18n import is_mongolian_char, translate
 from qr import mongolian
 from qr.plate import BAND_MARGIN, BAND_WIDTH, POSTER_SIZE, PosterContent, poster_png
 from scenarios.merchants.rules import default_rules
-from tests.qr.test_plate import decode_qr
+from tests.helpers import decode_qr
 from tests.scenarios.merchants.support import active_merchant
 
 RULES = default_rules()

@@ -6,28 +6,14 @@ from __future__ import annotations
 import io
 from urllib.parse import urlparse
 
-import cv2
-import numpy as np
 import pytest
 from PIL import Image, ImageFont
 
 from qr.plate import FontMissing, PosterContent, has_cjk_glyphs, poster_png
 from scenarios.merchants.models import Merchant
 from scenarios.merchants.rules import default_rules
-from tests.helpers import make_record
+from tests.helpers import decode_qr, make_record
 from tests.scenarios.merchants.support import active_merchant
-
-
-def decode_qr(png: bytes) -> str:
-    """OpenCV's QR detector; its ArUco-based variant when the classic one finds no finder
-    patterns, which it does on about 1 poster in 130 (the text around the code offers it false
-    candidates; the bare code always decodes). Phone scanners are far more forgiving than either."""
-    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    text, points, _ = cv2.QRCodeDetector().detectAndDecode(image)
-    if not text:
-        text, points, _ = cv2.QRCodeDetectorAruco().detectAndDecode(image)
-    assert points is not None and text, "no QR code found"
-    return text
 
 
 async def test_poster_decodes_to_the_plate_url_and_leads_to_the_shop(
