@@ -9,10 +9,11 @@ import secrets
 import string
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import qrcode
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 from qrcode.constants import ERROR_CORRECT_M
 
 from qr import mongolian
@@ -40,17 +41,65 @@ def plate_url(public_base_url: str, code: str) -> str:
     return f"{public_base_url.rstrip('/')}/m/{code}"
 
 
-def qr_image(url: str, box_size: int = 12) -> Image.Image:
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=box_size, border=4)
+QR_BORDER = 4  # modules of quiet zone, as the standard asks
+
+
+def qr_matrix(url: str) -> qrcode.QRCode:
+    """The code laid out once (version, mask choice): the costly, pure-Python part."""
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=QR_BORDER)
     code.add_data(url)
     code.make(fit=True)
+    return code
+
+
+def qr_image(url: str, box_size: int = 12, code: qrcode.QRCode | None = None) -> Image.Image:
+    code = code or qr_matrix(url)
+    code.box_size = box_size
     image: Image.Image = code.make_image(fill_color="black", back_color="white").get_image()
     return image.convert("RGB")
 
 
-def png_bytes(image: Image.Image) -> bytes:
+# The poster is drawn in a handful of colours on white; antialiased edges blend each into white.
+# Its palette is those colours and BLEND_STEPS blends of each with white: exact where it is flat
+# (white, black, the level colour), within a few levels on the edges, and a third of the bytes
+# to compress. Pillow maps a pixel through a cache of 6 bits per channel, each slot taking the
+# entry nearest to the slot's lowest corner (Palette.c, ImagingPaletteCacheUpdate), so a blend
+# nearer to a flat colour's corner than the colour itself would take its pixels: such blends
+# are left out (tests/qr/test_plate.py checks the flat colours stay exact for every level colour).
+BLEND_STEPS = 24
+TEXT_INK, SOFT_INK, FAINT_INK = "#222222", "#555555", "#777777"
+POSTER_INKS = ("#000000", TEXT_INK, SOFT_INK, FAINT_INK)  # the code's black, the texts' greys
+
+
+def _distance(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    return sum((x - y) ** 2 for x, y in zip(a, b, strict=True))
+
+
+@lru_cache(maxsize=64)  # one per level colour
+def _palette(colours: tuple[str, ...]) -> Image.Image:
+    white = (255, 255, 255)
+    flat = [white, *(ImageColor.getrgb(colour)[:3] for colour in colours)]
+    corners = [(tuple(v & ~3 for v in colour), colour) for colour in flat]
+    entries: dict[tuple[int, ...], None] = dict.fromkeys(flat)
+    for ink in flat[1:]:
+        for step in range(1, BLEND_STEPS - 1):
+            share = step / (BLEND_STEPS - 1)
+            blend = tuple(round(w + (i - w) * share) for w, i in zip(white, ink, strict=True))
+            if all(_distance(blend, c) > _distance(colour, c) for c, colour in corners):
+                entries[blend] = None
+    if len(entries) > 256:
+        raise ValueError("too many colours for one palette")
+    palette = Image.new("P", (1, 1))
+    palette.putpalette([value for entry in entries for value in entry])
+    return palette
+
+
+def png_bytes(image: Image.Image, colours: tuple[str, ...] = ("#000000",)) -> bytes:
+    """A palette PNG of `colours` (and white) at zlib's fastest level. The RGB PNG with
+    `optimize=True` (zlib level 9 over 6.5 MB of pixels) was 4/5 of a poster's render."""
+    indexed = image.quantize(palette=_palette(colours), dither=Image.Dither.NONE)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    indexed.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -86,7 +135,12 @@ class PosterContent:
 def load_cjk_font(path: Path | None, size: int) -> ImageFont.FreeTypeFont:
     if path is None:
         raise FontMissing("未找到中文字体")
-    font = ImageFont.truetype(str(path), size)
+    return _cjk_font(str(path), size)
+
+
+@lru_cache(maxsize=32)  # a handful of sizes per font; loading and checking one costs ms
+def _cjk_font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    font = ImageFont.truetype(path, size)
     if not has_cjk_glyphs(font):
         raise FontMissing(f"字体 {path} 不含中文字形")
     return font
@@ -107,6 +161,14 @@ BAND_MARGIN = 30
 def poster_png(
     content: PosterContent, font_path: Path | None, mongolian_font_path: Path | None = None
 ) -> bytes:
+    image = poster_image(content, font_path, mongolian_font_path)
+    return png_bytes(image, (*POSTER_INKS, content.colour))
+
+
+def poster_image(
+    content: PosterContent, font_path: Path | None, mongolian_font_path: Path | None = None
+) -> Image.Image:
+    """The poster as drawn (RGB), before it is reduced to its palette."""
     width, height = POSTER_SIZE
     title_font = load_cjk_font(font_path, 64)
     name_font = load_cjk_font(font_path, 76)
@@ -121,9 +183,9 @@ def poster_png(
 
     y = 215
     for line in _wrap(content.name, name_font, width - 120):
-        _centred(draw, line, y, name_font, width, "#222222")
+        _centred(draw, line, y, name_font, width, TEXT_INK)
         y += 96
-    _centred(draw, content.zone, y + 4, text_font, width, "#555555")
+    _centred(draw, content.zone, y + 4, text_font, width, SOFT_INK)
 
     badge_top = y + 80
     draw.ellipse(
@@ -137,17 +199,18 @@ def poster_png(
     # Whole pixels per module: a code scaled by a fraction has modules of uneven width, which
     # phone decoders (and OpenCV's) sometimes misread.
     room = min(760, height - (badge_top + 340) - 230)
-    modules = qr_image(content.url, box_size=1).width
-    qr = qr_image(content.url, box_size=max(1, room // modules))
+    matrix = qr_matrix(content.url)
+    modules = matrix.modules_count + 2 * QR_BORDER
+    qr = qr_image(content.url, box_size=max(1, room // modules), code=matrix)
     side = qr.width
     qr_top = badge_top + 340
     poster.paste(qr, ((width - side) // 2, qr_top))
-    _centred(draw, content.caption, qr_top + side + 30, text_font, width, "#222222")
+    _centred(draw, content.caption, qr_top + side + 30, text_font, width, TEXT_INK)
     footer = f"发码日期 {content.issued_on.isoformat()}　编码 {content.code}"
-    _centred(draw, footer, height - 80, small_font, width, "#777777")
+    _centred(draw, footer, height - 80, small_font, width, FAINT_INK)
     if content.mongolian:
         _mongolian_bands(poster, content, mongolian_font_path, badge_top, height - 110)
-    return png_bytes(poster)
+    return poster
 
 
 def mongolian_layouts(
@@ -158,12 +221,12 @@ def mongolian_layouts(
     left_band = (BAND_MARGIN, top, BAND_MARGIN + BAND_WIDTH, bottom)
     right_band = (width - BAND_MARGIN - BAND_WIDTH, top, width - BAND_MARGIN, bottom)
     left = [
-        Paragraph(content.name_mn, 52, 24, "#222222"),
-        Paragraph(content.zone_mn, 38, 20, "#555555"),
+        Paragraph(content.name_mn, 52, 24, TEXT_INK),
+        Paragraph(content.zone_mn, 38, 20, SOFT_INK),
     ]
     right = [
         Paragraph(content.grade_caption_mn, 44, 22, content.colour),
-        Paragraph(content.caption_mn, 38, 20, "#222222"),
+        Paragraph(content.caption_mn, 38, 20, TEXT_INK),
     ]
     return [
         mongolian.layout([p for p in paragraphs if p.text], font_path, band)

@@ -22,7 +22,7 @@ async def test_poster_decodes_to_the_plate_url_and_leads_to_the_shop(
     operator, merchant = await active_merchant(client, login, name="红柳滩农家乐")
     response = await client.get(f"/api/v1/merchants/{merchant['id']}/plate.png", headers=operator)
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
-    poster = Image.open(io.BytesIO(response.content))
+    poster = Image.open(io.BytesIO(response.content)).convert("RGB")
     assert poster.size == (1240, 1754)
     url = decode_qr(response.content)
     assert url == f"{settings.public_base_url}/m/{merchant['code']}"
@@ -92,3 +92,28 @@ def _today():  # type: ignore[no-untyped-def]
     from credit.calendar_dates import today
 
     return today()
+
+
+@pytest.mark.parametrize("colour", [grade.colour for grade in default_rules().grades])
+def test_the_poster_png_keeps_the_drawn_colours(colour: str) -> None:
+    """The PNG is the drawing reduced to a palette: flat colours (white, the level colour, the
+    code's black) exact, antialiased edges within a few levels, and the QR code pure black on
+    pure white."""
+    import numpy as np
+
+    from qr.plate import poster_image
+
+    rules = default_rules()
+    content = PosterContent(
+        "阿拉善左旗驼铃餐饮有限公司", "定远营", "A", "诚信经营", colour,
+        "https://x.test/m/Abc123", rules.caption, _today(), "Abc123",
+    )  # fmt: skip
+    drawn = poster_image(content, rules.font())
+    printed = Image.open(io.BytesIO(poster_png(content, rules.font()))).convert("RGB")
+    assert printed.size == drawn.size
+    drawn_pixels, printed_pixels = np.asarray(drawn, int), np.asarray(printed, int)
+    assert np.abs(drawn_pixels - printed_pixels).max() <= 12
+    for flat in ((255, 255, 255), (0, 0, 0), tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))):
+        mask = (drawn_pixels == flat).all(axis=2)
+        assert mask.sum() > 1000 and (printed_pixels[mask] == flat).all(), flat
+    assert decode_qr(poster_png(content, rules.font())) == "https://x.test/m/Abc123"
