@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sanic_ext import openapi
+from sanic_ext.extensions.openapi.builders import OperationStore
 from sanic_ext.extensions.openapi.definitions import Response
 from sanic_ext.extensions.openapi.types import Schema
 
@@ -272,6 +273,53 @@ def api_doc(
     parser of ids, cursors and dates refuses bad ones); 404 with a path parameter. `errors` adds
     the operation's own (409, 429, ...); `other` documents a status whose body is not the error
     shape (status -> description, schema)."""
+    arguments = dict(
+        summary=summary, tag=tag, ok=ok, status=status, content_type=content_type,
+        description=description, secured=secured, body=body, multipart=multipart,
+        raw_body=raw_body, params=params, errors=errors, other=other,
+    )  # fmt: skip
+
+    def defer(handler: Handler) -> Handler:
+        _UNDOCUMENTED.append((handler, arguments))
+        return handler
+
+    return defer
+
+
+# Handlers whose definition is not built yet. sanic-ext's definition objects cost about 2.5 s of
+# CPU per process start (its `Definition.guard` derives type hints per field), which only the
+# served documentation needs: production serves none, and a worker starts in half the time.
+_UNDOCUMENTED: list[tuple[Callable[..., Any], dict[str, Any]]] = []
+
+
+def document_handlers() -> None:
+    """Build the pending definitions into sanic-ext's operation store (once per process; an app
+    that serves /openapi.json calls it before its spec is built at server start)."""
+    pending = list(_UNDOCUMENTED)
+    _UNDOCUMENTED.clear()
+    store = OperationStore()
+    for handler, arguments in pending:  # in the order of the handlers' modules
+        wrapped = _definition(**arguments)(handler)
+        if wrapped is not handler:  # `openapi.body` files the operation under a wrapper of its
+            store[handler] = store.pop(wrapped)  # own; the route serves the handler itself
+
+
+def _definition(
+    summary: str,
+    tag: str,
+    ok: JSON | None,
+    *,
+    status: int,
+    content_type: str | Sequence[str],
+    description: str | None,
+    secured: bool,
+    body: type[BaseModel] | None,
+    multipart: JSON | None,
+    raw_body: Mapping[str, JSON] | None,
+    params: Sequence[JSON],
+    errors: Iterable[int],
+    other: Mapping[int, tuple[str, JSON]] | None,
+) -> Callable[[Handler], Handler]:
     statuses = {503, *errors}
     if secured:
         statuses |= {401, 403}

@@ -48,7 +48,7 @@ from miniprogram_api import (
     uploads,
 )
 from miniprogram_api.common import json_body
-from miniprogram_api.openapi_schemas import ANY_OBJECT, api_doc, finalise
+from miniprogram_api.openapi_schemas import ANY_OBJECT, api_doc, document_handlers, finalise
 from server import http_hygiene, languages, observability
 from server.drainer import run_drainer_process
 from server.schema import SCHEMA
@@ -145,6 +145,8 @@ def create_app(
             return json_body(finalise(SpecificationBuilder().build(request.app).serialize()))
 
     observability.install(app, settings, served=log_format is not None)
+    if not settings.production:
+        document_handlers()  # every route is added by now; sanic-ext builds the spec at start
     app.on_response(_on_response, priority=-1000)
 
     app.error_handler.add(ApiError, _api_error)
