@@ -9,12 +9,21 @@ from collections.abc import Callable
 USAGE = """usage: python -m bench <benchmark> [options]
 
 benchmarks:
+  all      issue 16's whole table: http, scan, plate, report and import, one summary
   http     HTTP throughput and latency of the service against a bare Sanic ceiling
   import   speed of importing league platform files
   peak     a peak morning's mixed load, with Redis and a worker killed part-way
+  plate    merchant plate scans (API and /m/), posters
   report   credit reports: generation cold and cached, the loop while 10 render, verification
+  scan     the staff scan: verify, the signature path, redeem; the offline verifier
 
 `python -m bench <benchmark> --help` shows the options of one benchmark."""
+
+
+def _all_main() -> Callable[..., int]:
+    from bench.all_bench import main
+
+    return main
 
 
 def _http_main() -> Callable[..., int]:
@@ -37,17 +46,32 @@ def _peak_main() -> Callable[..., int]:
     return main
 
 
+def _plate_main() -> Callable[..., int]:
+    from bench.plate_bench import main
+
+    return main
+
+
 def _report_main() -> Callable[..., int]:
     from bench.report_bench import main
 
     return main
 
 
+def _scan_main() -> Callable[..., int]:
+    from bench.scan_bench import main
+
+    return main
+
+
 BENCHMARKS: dict[str, Callable[[], Callable[..., int]]] = {
+    "all": _all_main,
     "http": _http_main,
     "import": _import_main,
     "peak": _peak_main,
+    "plate": _plate_main,
     "report": _report_main,
+    "scan": _scan_main,
 }
 
 

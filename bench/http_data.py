@@ -65,12 +65,16 @@ PENALTY_TITLES = (
     "违反草原禁牧规定", "销售超过保质期的食品", "价格违法行为", "消防设施不符合标准",
 )  # fmt: skip
 RED_LIST_TITLES = ("A级纳税人", "诚信示范经营单位", "海关高级认证企业", "守合同重信用企业")
+BLACK_LIST_REASONS = ("拒不履行法院判决", "严重违法失信企业", "重大税收违法", "食品安全严重违法")
 HONOUR_TITLES = ("劳动模范", "先进工作者", "三八红旗手", "诚信典型")
 
 # (type, cumulative probability) per audience: persons mostly have penalties and honours,
-# organisations mostly licences.
+# organisations mostly licences, a few on the black list (the public 黑名单 is not empty).
 PERSON_TYPES = (("licence", 0.30), ("penalty", 0.75), ("honour", 0.90), ("red_list", 1.0))
-ORG_TYPES = (("licence", 0.55), ("penalty", 0.90), ("red_list", 0.97), ("honour", 1.0))
+ORG_TYPES = (
+    ("licence", 0.55), ("penalty", 0.89), ("black_list", 0.90), ("red_list", 0.97),
+    ("honour", 1.0),
+)  # fmt: skip
 # How many records a subject of each kind gets, relatively.
 RECORD_WEIGHT = {"person": 1.0, "enterprise": 3.0, "individual_business": 2.0}
 
@@ -305,6 +309,18 @@ class _RecordDraws:
         status = "expired" if max_until < self.on else "published"
         return "positive", title, None, None, max_until, status, True, "{}"
 
+    def _black_list(self, decided: date) -> Drawn:
+        """As the 双公示 import maps a 黑名单 row: serious dishonesty, serious's window."""
+        reason = BLACK_LIST_REASONS[int(self.rnd() * len(BLACK_LIST_REASONS))]
+        low, high = self.windows.months["serious"]
+        min_until, max_until = add_months(decided, low), add_months(decided, high)
+        status = "expired" if max_until < self.on else "published"
+        details = json.dumps({"名单类型": "黑名单", "列入原因": reason}, ensure_ascii=False)
+        return (
+            "serious_dishonesty", f"黑名单：{reason}", "serious", min_until, max_until, status,
+            True, details,
+        )  # fmt: skip
+
     def _honour(self, decided: date) -> Drawn:
         which = int(self.rnd() * len(HONOUR_TITLES))
         title = "荣誉称号：" + HONOUR_TITLES[which]
@@ -312,6 +328,7 @@ class _RecordDraws:
 
     by_kind: ClassVar[dict[str, Callable[[_RecordDraws, date], Drawn]]] = {
         "penalty": _penalty, "licence": _licence, "red_list": _red_list, "honour": _honour,
+        "black_list": _black_list,
     }  # fmt: skip
 
 

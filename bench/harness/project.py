@@ -31,6 +31,7 @@ FAKE_WECHAT = ("-m", "infra.wechat.fake")
 AUDIT_STREAM = "audit:stream"
 CREDIT_VIEWS = "credit:view:*"
 CREDIT_CODE_RECORDS = "ccode:*"
+INCENTIVE_USED = "incentive-used:*"
 
 
 async def open_database(database_url: str) -> None:
@@ -68,6 +69,7 @@ __all__ = [
     "ENV_VARS",
     "FAKE_WECHAT",
     "ID_NUMBER_FIELD",
+    "INCENTIVE_USED",
     "MIGRATE",
     "SERVE",
     "FieldCipher",

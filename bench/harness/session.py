@@ -34,7 +34,16 @@ from bench.harness.services import (
     raised_config,
     service_env,
 )
-from bench.harness.wrk import TOKENS_LUA, AfterHook, Hook, Load, Measurement, Wrk, ensure_wrk
+from bench.harness.wrk import (
+    TOKENS_LUA,
+    AfterHook,
+    Hook,
+    Load,
+    Measurement,
+    Wrk,
+    ensure_wrk,
+    machine,
+)
 from bench.harness.wrk import versions as wrk_versions
 from bench.http_data import DataPlan, Windows, load
 
@@ -42,7 +51,10 @@ Header = Callable[[argparse.Namespace, str], dict[str, Any]]
 
 
 def standard_header(args: argparse.Namespace, wrk_bin: str) -> dict[str, Any]:
-    return {"options": report.options(args), "versions": wrk_versions(wrk_bin)}
+    """What every result starts with: the options, the versions and the machine's cores."""
+    return {
+        "options": report.options(args), "versions": wrk_versions(wrk_bin), "machine": machine(),
+    }  # fmt: skip
 
 
 class Session:
@@ -64,6 +76,7 @@ class Session:
         self.results: list[Measurement] = []
         self.raw: dict[str, str] = {}
         self.ceiling: Measurement | None = None
+        self.goals: dict[str, report.Goal] = {}  # target name -> its goal
         self._service: Child | None = None
 
     # -- the database and the service --------------------------------------------------------
@@ -157,10 +170,12 @@ class Session:
     async def measure(
         self, key: str, name: str, url: str, data_file: Path, *, script: Path = TOKENS_LUA,
         warm: bool, before_each: Hook | None = None, after_each: AfterHook | None = None,
-        server: Child | None = None,
+        server: Child | None = None, goal: report.Goal | None = None,
     ) -> Measurement:  # fmt: skip
         """A target of the service (or of `server`), kept in `results` and wrk's output under
-        `key` in `raw`."""
+        `key` in `raw`; its `goal`'s verdict goes into its notes when the run reports."""
+        if goal is not None:
+            self.goals[name] = goal
         m, self.raw[key] = await self.wrk.measure(
             name, url, script, data_file, warm=warm, server_pid=(server or self.service).proc.pid,
             before_each=before_each, after_each=after_each,
@@ -211,6 +226,9 @@ class Session:
         for m in self.results:
             if self.ceiling is not None and self.ceiling.rps > 0:
                 m.ratio_to_ceiling = round(m.rps / self.ceiling.rps, 3)
+            goal = self.goals.get(m.target)
+            if goal is not None and m.ratio_to_ceiling is not None:
+                m.notes["goal"] = goal.verdict(m.ratio_to_ceiling, m.p99_ms)
         report.print_table(self.results)
         self.result["results"] = report.rows(self.results)
         self.result["wrk_output"] = self.raw
@@ -218,6 +236,16 @@ class Session:
         bad = report.failures(self.results)
         self.result["ok"] = not bad
         return 1 if bad else 0
+
+    def say_goals(self) -> dict[str, dict[str, Any]]:
+        """The goal line of every measured target with a goal; their verdicts by target."""
+        verdicts: dict[str, dict[str, Any]] = {}
+        for m in self.results:
+            goal = self.goals.get(m.target)
+            if goal is not None and m.ratio_to_ceiling is not None:
+                verdicts[m.target] = m.notes["goal"]
+                say(goal.line(m.target, m.ratio_to_ceiling, m.p99_ms, self.args.connections))
+        return verdicts
 
     def write_result(self) -> Path:
         self.args.out.mkdir(parents=True, exist_ok=True)

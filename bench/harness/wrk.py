@@ -6,13 +6,16 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import platform
 import re
 import shutil
 import subprocess
 import time
+import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,8 @@ from bench.harness.processes import BENCH_DIR, say
 
 # Every request with the next bearer token of a file; also what the ceiling is measured with.
 TOKENS_LUA = BENCH_DIR / "rotate_tokens.lua"
+# Every request a GET of the next path of a file (optionally with a header: a session cookie).
+PATHS_LUA = BENCH_DIR / "plate_paths.lua"
 
 
 def ensure_wrk() -> str:
@@ -39,10 +44,10 @@ def ensure_wrk() -> str:
     return found
 
 
-def versions(wrk_bin: str | None) -> dict[str, str]:
-    import sanic
-
-    found = {"python": platform.python_version(), "sanic": sanic.__version__}
+def versions(wrk_bin: str | None) -> dict[str, Any]:
+    """Python, wrk, and the installed version of every dependency pyproject.toml pins (the
+    service's and the benches' packages), so a result says what it measured."""
+    found: dict[str, Any] = {"python": platform.python_version(), "packages": package_versions()}
     if wrk_bin:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             head = subprocess.run(
@@ -50,6 +55,23 @@ def versions(wrk_bin: str | None) -> dict[str, str]:
             ).stdout
             found["wrk"] = head.split(" [")[0].strip()
     return found
+
+
+def package_versions() -> dict[str, str]:
+    pyproject = tomllib.loads((BENCH_DIR.parent / "pyproject.toml").read_text())
+    found: dict[str, str] = {}
+    for requirement in pyproject["project"]["dependencies"]:
+        name = re.split(r"[\[=<>~!; ]", requirement, maxsplit=1)[0]
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def machine() -> dict[str, Any]:
+    """The machine a result was measured on: its cores (the ratios depend on them)."""
+    return {"cores": os.cpu_count(), "platform": platform.platform()}
 
 
 @dataclass(frozen=True)
