@@ -4,7 +4,6 @@ change (infra.cache.invalidate_subjects)."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
@@ -30,7 +29,9 @@ from credit.scoring import ScoringRules, score_subject
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
 from infra.cache import Keys, as_bytes
+from infra.db import fetch_models
 from infra.errors import Invalid, NotFound
+from infra.json_encoding import encode_json
 from infra.params import CONTROL_CHARACTER_MESSAGE, cursor_id, has_control_characters
 from infra.runtime import Runtime
 from infra.security import ratelimit
@@ -123,17 +124,23 @@ async def build_view(
     return view, ttl
 
 
+_APPROVED_REPAIRS = (
+    "SELECT * FROM application WHERE subject_id = $1 AND kind = $2 AND status = $3"
+    " ORDER BY decided_at DESC, id DESC"
+)
+_SUBJECT = "SELECT * FROM subject WHERE id = $1"
+
+
 async def repair_history(subject_id: int) -> list[dict[str, Any]]:
     """The subject's completed repairs, each with the credit commitment (信用承诺) it signed:
     the commitment is made public with the repair (issue 10 item 5)."""
     rules = default_application_rules()
-    repairs = (
-        await Application.filter(
-            subject_id=subject_id, kind=ApplicationKind.REPAIR, status=ApplicationStatus.APPROVED
-        )
-        .order_by("-decided_at", "-id")
-        .prefetch_related("record")
-    )
+    repairs = await fetch_models(
+        Application, _APPROVED_REPAIRS, [subject_id, ApplicationKind.REPAIR.value,
+                                         ApplicationStatus.APPROVED.value]
+    )  # fmt: skip
+    if repairs:
+        await Application.fetch_for_list(repairs, "record")
     return [
         {
             "record": {"title": repair.record.title, "type": str(repair.record.type)}
@@ -170,11 +177,11 @@ async def cached_view_bytes(
         cached = await redis.get(key)
         if cached is not None:
             return as_bytes(cached)
-    subject = await Subject.get_or_none(id=subject_id)
-    if subject is None:
+    found = await fetch_models(Subject, _SUBJECT, [subject_id])
+    if not found:
         raise NotFound("未找到该信用主体", code="SUBJECT_NOT_FOUND")
-    view, ttl = await build_view(subject, audience, cipher)
-    body = json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
+    view, ttl = await build_view(found[0], audience, cipher)
+    body = encode_json(view)
     await redis.set(key, body, ex=ttl)
     return body
 

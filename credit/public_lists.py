@@ -26,6 +26,7 @@ from credit.models import MARKET_ENTITY_KINDS, SEVERITY_LABELS, Record, RecordTy
 from credit.publication import objection_labels, shown_to_public
 from infra.cache import as_bytes
 from infra.errors import Invalid, NotFound
+from infra.json_encoding import encode_json
 from infra.pagination import page
 from infra.params import (
     CONTROL_CHARACTER_MESSAGE,
@@ -232,6 +233,6 @@ async def public_list_bytes(
     if form == "html" and render is not None:
         body = render(view, filters).encode()
     else:
-        body = json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
+        body = encode_json(view)
     await rt.redis.set(key, body, ex=min(CACHE_SECONDS, seconds_until_end_of(today())))
     return body

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from credit.models import Record
 from credit.publication import Audience, counts, is_shown
+from infra.db import fetch_models
 from infra.settings import read_config
 
 
@@ -225,12 +226,15 @@ class SubjectScore:
     factors: list[Factor]
 
 
+_RECORDS_OF_SUBJECT = "SELECT * FROM record WHERE subject_id = $1 ORDER BY decided_on DESC, id DESC"
+
+
 async def score_subject(
     subject_id: int, audience: Audience, on: date, rules: ScoringRules | None = None
 ) -> SubjectScore:
     """A subject's records, those shown to `audience` on `on`, and their score: the one path
     from records to a level (the credit views, the merchant plate and incentive eligibility)."""
-    records = await Record.filter(subject_id=subject_id).order_by("-decided_on", "-id")
+    records = await fetch_models(Record, _RECORDS_OF_SUBJECT, [subject_id])
     shown = [record for record in records if is_shown(record, audience, on)]
     counted = [record for record in shown if counts(record)]
     level, factors = (rules or default_rules()).score(counted)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from tortoise import Tortoise
+from tortoise import Model, Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate
 
@@ -78,16 +81,19 @@ def connection_config(
     return connection
 
 
+DEFAULT_CONNECTION = "default"
+
+
 def tortoise_config(
     database_url: str, schema: Schema, statement_timeout: float | None = None
 ) -> dict[str, Any]:
     return {
-        "connections": {"default": connection_config(database_url, statement_timeout)},
+        "connections": {DEFAULT_CONNECTION: connection_config(database_url, statement_timeout)},
         "apps": {
             APP_LABEL: {
                 "models": list(schema.models),
                 "migrations": schema.migrations,
-                "default_connection": "default",
+                "default_connection": DEFAULT_CONNECTION,
             }
         },
         "use_tz": True,
@@ -122,3 +128,26 @@ async def close_database() -> None:
             "the database connections did not close within %.0f s; leaving them",
             CLOSE_TIMEOUT_SECONDS,
         )
+
+
+ModelT = TypeVar("ModelT", bound=Model)
+_NUMBERED = re.compile(r"\$(\d+)")
+
+
+async def fetch_rows(sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """One hand-written SELECT (`$1`-style parameters, also on SQLite), on the connection the
+    ORM would use here (a transaction's inside one). For the few reads on hot and cold paths
+    where building the query cost more than running it (pypika: ~0.5 ms of CPU per query)."""
+    connection = connections.get(DEFAULT_CONNECTION)
+    values = list(params)
+    if connection.capabilities.dialect == "sqlite":
+        sql = _NUMBERED.sub(r"?\1", sql)
+        # as tortoise stores them there (datetimes are not supported here: none is needed yet)
+        values = [v.isoformat() if type(v) is date else v for v in values]
+    return await connection.execute_query_dict(sql, values)
+
+
+async def fetch_models(model: type[ModelT], sql: str, params: Sequence[Any] = ()) -> list[ModelT]:
+    """`fetch_rows` of the model's columns, made into models the way tortoise's own executor
+    makes them."""
+    return [model._init_from_db(**row) for row in await fetch_rows(sql, params)]

@@ -12,6 +12,7 @@ from sanic import Request
 from sanic.response import HTTPResponse, raw
 
 from infra.errors import ApiError, BadRequest, Forbidden, Invalid, Unauthorized
+from infra.json_encoding import encode_json
 from infra.params import CONTROL_CHARACTER_MESSAGE, MAX_BIGINT, has_control_characters
 from infra.runtime import Runtime
 from infra.security import ratelimit
@@ -150,7 +151,7 @@ def _field_messages(exc: ValidationError) -> dict[str, str]:
 
 def json_body(data: Any, status: int = 200) -> HTTPResponse:
     return raw(
-        json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(),
+        encode_json(data),
         status=status,
         content_type="application/json",
     )

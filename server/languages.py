@@ -13,6 +13,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from infra import i18n
+from infra.json_encoding import encode_json
 from scenarios.incentives.programmes import default_programmes, mongolian_names
 from scenarios.merchants.rules import default_rules
 
@@ -41,6 +42,4 @@ def localize(request: Request, response: HTTPResponse) -> None:
         data = json.loads(response.body)
     except ValueError:
         return
-    response.body = json.dumps(
-        i18n.localize(data, language), ensure_ascii=False, separators=(",", ":")
-    ).encode()
+    response.body = encode_json(i18n.localize(data, language))

@@ -23,6 +23,7 @@ from credit.public_lists import CACHE_SECONDS, RATE_BUCKET
 from credit.publication import objection_labels, shown_to_public
 from infra.cache import as_bytes
 from infra.errors import Invalid, NotFound
+from infra.json_encoding import encode_json_text
 from infra.params import CONTROL_CHARACTER_MESSAGE, cursor_id, has_control_characters
 from infra.runtime import Runtime
 from infra.security import ratelimit
@@ -50,9 +51,7 @@ async def _cached(
     if cached is not None:
         return as_bytes(cached)
     view = await build()
-    body = (
-        render(view) if render else json.dumps(view, ensure_ascii=False, separators=(",", ":"))
-    ).encode()
+    body = (render(view) if render else encode_json_text(view)).encode()
     await rt.redis.set(key, body, ex=min(CACHE_SECONDS, seconds_until_end_of(today())))
     return body
 

@@ -21,6 +21,7 @@ from credit.acting import acting_subject_ids
 from credit.calendar_dates import SHANGHAI, shanghai_iso
 from infra.audit import AuditEvent
 from infra.audit import append as append_audit
+from infra.db import fetch_models, fetch_rows
 from infra.errors import Conflict
 from infra.pagination import page
 from infra.params import cursor_id
@@ -60,7 +61,7 @@ async def redeem_scan(
     await require_policy_staff(rt, session, policy)
     idem = f"{policy.venue}:{idempotency_key}"
     code = open_code(rt, token)
-    existing = await Redemption.get_or_none(idem_key=idem)
+    existing = await _by_idem_key(idem)
     if existing is not None:
         return replay_of(existing, policy, code), False
     holder = await check_code(rt, token, code)
@@ -111,12 +112,8 @@ async def claim(
     """Take the next free per-day and per-visit slot and count the quota, in one transaction.
     A unique slot key lost to a racing redemption means: count again and retry, until the limit
     says no. Raises Conflict (limit or quota) or Replayed (the idempotency key won elsewhere)."""
-    if policy.quota:
-        await PolicyCounter.get_or_create(policy_id=policy.id)  # before the transaction
-    for _ in range(policy.per_day + policy.per_visit + 3):
-        redeemed = Redemption.filter(policy_id=policy.id, status=RedemptionStatus.REDEEMED)
-        day_used = await redeemed.filter(holder_id=holder_id, day=day).count()
-        visit_used = await redeemed.filter(token_nonce=visit).count() if policy.per_visit else 0
+    for _ in range(policy.per_day + policy.per_visit + 4):
+        day_used, visit_used = await _used(policy, holder_id, day, visit)
         day_full = policy.per_day and day_used >= policy.per_day
         if day_full or (policy.per_visit and visit_used >= policy.per_visit):
             await _raise_if_replayed(idem_key)  # a racing retry of this very request won
@@ -133,17 +130,49 @@ async def claim(
                         policy_id=policy.id, used__lt=policy.quota
                     ).update(used=F("used") + 1)
                     if counted != 1:
+                        if not await PolicyCounter.exists(policy_id=policy.id):
+                            raise _NoCounter
                         raise Conflict("该优惠名额已用完", code="QUOTA_EXHAUSTED")
             return redemption
+        except _NoCounter:  # the policy's first redemption: its counter, outside a transaction
+            await PolicyCounter.get_or_create(policy_id=policy.id)
+            continue
         except IntegrityError:
             await _raise_if_replayed(idem_key)
             continue
     raise Conflict("该持码人已享受过此优惠", code="ALREADY_REDEEMED")
 
 
+class _NoCounter(Exception):
+    """The quota's counter row does not exist yet (rolls the transaction back)."""
+
+
+# Both limits' counts in one round trip. The code's redemptions are its holder's, so the visit
+# count also narrows by holder: the (policy, holder, day) index serves both.
+_USED = (
+    "SELECT (SELECT count(*) FROM redemption WHERE policy_id = $1 AND status = $2"
+    " AND holder_id = $3 AND day = $4) AS day_used,"
+    " (SELECT count(*) FROM redemption WHERE policy_id = $1 AND status = $2"
+    " AND holder_id = $3 AND token_nonce = $5) AS visit_used"
+)
+_BY_IDEM_KEY = "SELECT * FROM redemption WHERE idem_key = $1"
+
+
+async def _used(policy: Policy, holder_id: int, day: date, visit: str) -> tuple[int, int]:
+    """(redeemed by the holder that day, redeemed with this code) of the policy."""
+    status = RedemptionStatus.REDEEMED.value
+    row = (await fetch_rows(_USED, [policy.id, status, holder_id, day, visit]))[0]
+    return int(row["day_used"]), int(row["visit_used"]) if policy.per_visit else 0
+
+
+async def _by_idem_key(idem_key: str) -> Redemption | None:
+    found = await fetch_models(Redemption, _BY_IDEM_KEY, [idem_key])
+    return found[0] if found else None
+
+
 async def _raise_if_replayed(idem_key: str | None) -> None:
     if idem_key is not None:
-        existing = await Redemption.get_or_none(idem_key=idem_key)
+        existing = await _by_idem_key(idem_key)
         if existing is not None:
             raise Replayed(existing)
 

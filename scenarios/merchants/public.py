@@ -7,7 +7,6 @@ so the code -> (merchant, subject) mapping is kept in process memory after the f
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -15,6 +14,7 @@ from typing import Any, Literal
 from credit.calendar_dates import now_iso
 from infra.audit import AuditEvent, AuditTemplate
 from infra.errors import NotFound
+from infra.json_encoding import encode_json
 from infra.redis_scripts import script_for
 from infra.runtime import Runtime
 from infra.security import ratelimit
@@ -93,7 +93,7 @@ async def scan(
     if cached:
         return bytes(cached)
     view = await build_view(rt, merchant_id)
-    body = json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
+    body = encode_json(view)
     page = render_page(view).encode()
     async with rt.redis.pipeline(transaction=False) as pipe:
         pipe.hset(key, mapping={f"j:{merchant_id}": body, f"h:{merchant_id}": page})

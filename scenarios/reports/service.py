@@ -32,6 +32,7 @@ from infra.audit import AuditEvent, AuditTemplate
 from infra.audit import append as append_audit
 from infra.cache import as_text
 from infra.errors import Conflict, Invalid, NotFound, RateLimited
+from infra.json_encoding import encode_json
 from infra.redis_scripts import script_for
 from infra.runtime import Runtime
 from infra.security import ratelimit
@@ -528,7 +529,7 @@ def verification_view(report: Verifiable) -> dict[str, Any]:
 def _rendered(view: dict[str, Any], fmt: Literal["j", "h"]) -> bytes:
     if fmt == "h":
         return h5.render_verification(view).encode()
-    return json.dumps(view, ensure_ascii=False, separators=(",", ":")).encode()
+    return encode_json(view)
 
 
 async def verified(
