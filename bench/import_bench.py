@@ -19,6 +19,7 @@ import csv
 import json
 import os
 import random
+import resource
 import secrets
 import subprocess
 import sys
@@ -143,6 +144,27 @@ async def _pg_admin(sql: str) -> None:
     await admin(sql, PG_ADMIN_DSN.replace("postgres://", "postgresql://", 1))
 
 
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of this process, of its finished children (the parsing worker of each
+    import, joined at its end) and of every PostgreSQL process (others' work included, should
+    anyone else use the server meanwhile)."""
+    from bench.harness.cpu import snapshot
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "importer": own.ru_utime + own.ru_stime,
+        "worker": children.ru_utime + children.ru_stime,
+        "postgres": snapshot({}).groups["postgres"],
+    }
+
+
+def _cpu_per_row(before: dict[str, float], after: dict[str, float], rows: int) -> dict[str, int]:
+    """Where an import's CPU went, in µs per row: the budget a 20,000 rows/s goal leaves is
+    50 µs per row per core."""
+    return {name: round(1e6 * (after[name] - before[name]) / max(rows, 1)) for name in after}
+
+
 def _vm_hwm_mb(pid: int) -> float:
     """A process's peak resident memory (VmHWM), in MB; 0 once it is gone."""
     try:
@@ -220,6 +242,7 @@ async def child(backend: str, file: Path, workdir: Path, batch_size: int) -> dic
             )
             results["server_version"] = next(iter(version[0].values()))
             for label in ("first", "again"):
+                before = _cpu_seconds()
                 summary = await import_file(
                     "penalties",
                     file,
@@ -239,6 +262,7 @@ async def child(backend: str, file: Path, workdir: Path, batch_size: int) -> dic
                     "subjects": summary.subjects_created,
                     "seconds": round(summary.seconds, 2),
                     "rows_per_s": round(summary.rows_per_second),
+                    "cpu_us_per_row": _cpu_per_row(before, _cpu_seconds(), summary.rows_read),
                 }
         finally:
             await close_database()
@@ -361,6 +385,8 @@ def _run_backend(backend: str, file: Path, workdir: Path, batch_size: int) -> di
             f"updated {figures['updated']}, unchanged {figures['unchanged']}, "
             f"rejected {figures['rejected']}, new subjects {figures['subjects']})"
         )
+        cpu = ", ".join(f"{name} {us}" for name, us in figures["cpu_us_per_row"].items())
+        print(f"{'':8s} {'':18s} CPU µs per row: {cpu}")
     rss = result["peak_rss_mb"]
     print(f"{backend:8s} peak RSS: importer {rss['importer']} MB, worker {rss['worker']} MB")
     return result
