@@ -144,25 +144,29 @@ async def _pg_admin(sql: str) -> None:
     await admin(sql, PG_ADMIN_DSN.replace("postgres://", "postgresql://", 1))
 
 
-def _cpu_seconds() -> dict[str, float]:
+def _cpu_seconds(backend: str) -> dict[str, float]:
     """CPU seconds so far of this process, of its finished children (the parsing worker of each
-    import, joined at its end) and of every PostgreSQL process (others' work included, should
-    anyone else use the server meanwhile)."""
+    import, joined at its end) and, on PostgreSQL, of every server process (others' work
+    included, should anyone else use the server meanwhile; one that exits takes its share)."""
     from bench.harness.cpu import snapshot
 
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {
+    found = {
         "importer": own.ru_utime + own.ru_stime,
         "worker": children.ru_utime + children.ru_stime,
-        "postgres": snapshot({}).groups["postgres"],
     }
+    if backend == "postgres":
+        found["postgres"] = snapshot({}).groups["postgres"]
+    return found
 
 
 def _cpu_per_row(before: dict[str, float], after: dict[str, float], rows: int) -> dict[str, int]:
     """Where an import's CPU went, in µs per row: the budget a 20,000 rows/s goal leaves is
     50 µs per row per core."""
-    return {name: round(1e6 * (after[name] - before[name]) / max(rows, 1)) for name in after}
+    return {
+        name: max(0, round(1e6 * (after[name] - before[name]) / max(rows, 1))) for name in after
+    }
 
 
 def _vm_hwm_mb(pid: int) -> float:
@@ -242,7 +246,7 @@ async def child(backend: str, file: Path, workdir: Path, batch_size: int) -> dic
             )
             results["server_version"] = next(iter(version[0].values()))
             for label in ("first", "again"):
-                before = _cpu_seconds()
+                before = _cpu_seconds(backend)
                 summary = await import_file(
                     "penalties",
                     file,
@@ -262,7 +266,9 @@ async def child(backend: str, file: Path, workdir: Path, batch_size: int) -> dic
                     "subjects": summary.subjects_created,
                     "seconds": round(summary.seconds, 2),
                     "rows_per_s": round(summary.rows_per_second),
-                    "cpu_us_per_row": _cpu_per_row(before, _cpu_seconds(), summary.rows_read),
+                    "cpu_us_per_row": _cpu_per_row(
+                        before, _cpu_seconds(backend), summary.rows_read
+                    ),
                 }
         finally:
             await close_database()
@@ -314,7 +320,7 @@ def _run(args: argparse.Namespace) -> int:
         "started_at": started_at.isoformat(timespec="seconds"),
         "options": report.options(args, leave_out=("child", "file", "workdir")),
         "versions": wrk.versions(None),
-        "machine": {"cores": os.cpu_count()},
+        "machine": wrk.machine(),
     }
     with tempfile.TemporaryDirectory(prefix="alxa_bench_") as tmp:
         workdir = Path(tmp)
