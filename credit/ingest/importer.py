@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import csv
 import functools
+import json
 import logging
 import multiprocessing
 import sqlite3
@@ -186,6 +187,35 @@ class _ProcessSource:
         await asyncio.to_thread(self.pool.shutdown, wait=True, cancel_futures=True)
 
 
+class SeenKeys:
+    """The natural keys read so far in this import, each with the line it was first read on,
+    in a private temporary SQLite file (deleted when closed): held in memory they would grow
+    with the file (~200 MB for a million rows), while the import itself streams."""
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect("")  # "": a temporary database on disk, cache 2 MB
+        self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
+
+    def first_lines(self, rows: list[MappedRow]) -> dict[str, int]:
+        """The first line of each natural key of `rows` (completed rows, in file order): an
+        earlier batch's, or the first in this one."""
+        first: dict[str, int] = {}
+        for mapped in rows:
+            first.setdefault(mapped.record.natural_key, mapped.line)
+        if not first:
+            return first
+        batch = json.dumps(list(first), ensure_ascii=False)
+        earlier = self.db.execute(
+            "SELECT key, line FROM seen WHERE key IN (SELECT value FROM json_each(?))", (batch,)
+        ).fetchall()
+        self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", first.items())
+        first.update(earlier)
+        return first
+
+    def close(self) -> None:
+        self.db.close()
+
+
 def default_rejects_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.rejects.csv")
 
@@ -327,7 +357,7 @@ async def import_file(
     await prune()  # the stale-view notes of imports long past (credit/store_changes.py)
     rejects = RejectWriter(rejects_path or default_rejects_path(path), reader.header, reader.masked)
     writer = _BatchWriter(connection_name, dialect, cipher, rejects, path, facts)
-    first_line_of: dict[str, int] = {}
+    seen = SeenKeys()
     bar = tqdm(
         total=max(facts.newlines - 1, 0),
         unit="行",
@@ -354,8 +384,9 @@ async def import_file(
                 rejects.write(line, reason, values)
             for mapped in batch.mapped:
                 mapped.complete(blind_index)
-                key = mapped.record.natural_key
-                first = first_line_of.setdefault(key, mapped.line)
+            first_lines = seen.first_lines(batch.mapped)
+            for mapped in batch.mapped:
+                first = first_lines[mapped.record.natural_key]
                 if first != mapped.line:
                     mapped.warnings.append(
                         f"与第 {first} 行是同一条记录（自然键相同），以后出现的为准"
@@ -387,6 +418,7 @@ async def import_file(
         bar.close()
         await source.close()
         rejects.close()
+        seen.close()
     summary.rejected = rejects.count
     summary.rejects_path = rejects.path if rejects.count else None
     summary.seconds = time.perf_counter() - started

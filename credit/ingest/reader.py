@@ -221,8 +221,8 @@ class FeedReader:
         for values in self.reader:
             line = self.last_line + 1
             self.last_line = self.reader.line_num
-            if not any(value.strip() for value in values):
-                continue  # blank line
+            if not "".join(values).strip():
+                continue  # blank line (no cell holds more than whitespace)
             batch.rows_read += 1
             if len(values) != width:
                 batch.rejects.append(

@@ -561,14 +561,18 @@ async def test_missing_header_refuses_the_file(runtime, data_dir, tmp_path):
     assert not (tmp_path / "p.rejects.csv").exists()
 
 
-async def test_duplicate_natural_key_in_one_file(runtime, data_dir, tmp_path):
+@pytest.mark.parametrize("batch_size", [2000, 1])  # in one batch, in two
+async def test_duplicate_natural_key_in_one_file(runtime, data_dir, tmp_path, batch_size):
     header, row = penalty_row(data_dir)
     later = dict(row, 违法事实="更正后的违法事实。")
-    path = write_csv(tmp_path / "p.csv", header, [row, later])
-    summary = await run(runtime, "penalties", path, tmp_path)
+    _, other = penalty_row(data_dir)
+    path = write_csv(tmp_path / "p.csv", header, [row, other, later, later])
+    summary = await run(runtime, "penalties", path, tmp_path, batch_size=batch_size)
 
-    assert (summary.inserted, summary.updated, summary.warnings) == (1, 1, 1)
-    assert "与第 2 行是同一条记录" in summary.warning_samples[0]
+    assert (summary.inserted, summary.updated, summary.unchanged) == (2, 1, 1)
+    assert summary.warnings == 2
+    assert all("与第 2 行是同一条记录" in text for text in summary.warning_samples)
+    assert [text.split("行", 1)[0] for text in summary.warning_samples] == ["第 4 ", "第 5 "]
     record = await Record.get(document_no=row["行政处罚决定书文号"])
     assert record.details["违法事实"] == "更正后的违法事实。"
 
