@@ -93,6 +93,10 @@ class WorkdayCalendar:
     # Every day that an announcement names, whichever year's (a 元旦 break may start in December).
     _days_off: frozenset[date] = field(init=False, repr=False)
     _days_on: frozenset[date] = field(init=False, repr=False)
+    # Each day's answer once worked out: chinesecalendar checks a date's range against its
+    # whole table on every call (~25 µs), and a queue page counts the working days of each
+    # item's deadline day by day. The days asked about lie within a few years of today.
+    _answers: dict[date, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         days_off = frozenset().union(*(a.holidays for a in self.announced.values()))
@@ -102,6 +106,7 @@ class WorkdayCalendar:
             raise HolidayConfigError(f"以下日期同时列为放假和上班：{clash}")
         object.__setattr__(self, "_days_off", days_off)
         object.__setattr__(self, "_days_on", days_on)
+        object.__setattr__(self, "_answers", {})
 
     @classmethod
     def load(cls, path: Path | None = None) -> WorkdayCalendar:
@@ -122,6 +127,12 @@ class WorkdayCalendar:
     # -- the calendar ------------------------------------------------------------------------------
 
     def is_workday(self, day: date) -> bool:
+        answer = self._answers.get(day)
+        if answer is None:
+            answer = self._answers[day] = self._works_on(day)
+        return answer
+
+    def _works_on(self, day: date) -> bool:
         if day in self._days_off:
             return False
         if day in self._days_on:
