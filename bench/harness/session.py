@@ -278,7 +278,21 @@ async def open_session(
         session.result |= header(args, wrk_bin)
         session.config = raised_config(workdir / "config")
         await redis.flushdb()
-        yield session
+        try:
+            yield session
+        except BaseException:  # the children's logs outlive a failed run (the workdir does not)
+            _keep_logs(workdir, args.out / f"{kind}-{started_at:%Y%m%d-%H%M%S}-logs")
+            raise
+
+
+def _keep_logs(workdir: Path, folder: Path) -> None:
+    logs = sorted(workdir.glob("*.log"))
+    if not logs:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for log in logs:
+        shutil.copy2(log, folder / log.name)
+    print(f"the logs of the failed run: {folder}")
 
 
 async def _flush_and_close(redis: Redis) -> None:
