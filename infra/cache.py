@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -15,7 +15,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 # Seconds a connect or a command may take before it fails (REDIS_TIMEOUT_SECONDS): a frozen
 # Redis then costs a request this long and a 503, never a hang.
 DEFAULT_TIMEOUT = 0.5
-POOL_CONNECTIONS = 32  # per process; a command holds one for a round trip
 
 
 def make_redis(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Redis:
@@ -28,20 +27,14 @@ def make_redis(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> Redis:
 
         # One shared in-process server: every client made in this process sees the same data.
         return fakeredis.FakeAsyncRedis(server=_fake_server(), decode_responses=False)
-    # A bounded pool that requests queue for: a burst of a hundred requests in one worker shares
-    # a few connections instead of opening a hundred at once, whose connects (timed by a busy
-    # loop) then failed with 503s. Waiting for a free connection is bounded like a command.
-    pool = BlockingConnectionPool.from_url(
+    return Redis.from_url(
         url,
-        max_connections=POOL_CONNECTIONS,
-        timeout=timeout,
         decode_responses=False,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         health_check_interval=30,
     )
-    return Redis.from_pool(pool)
 
 
 _FAKE_SERVER = None
